@@ -1,0 +1,241 @@
+"""Proximal policy optimisation (Schulman et al., 2017, https://arxiv.org/abs/1707.06347).
+
+    for each update:
+        collect T steps in N environments with π_old             (rollout)
+        Â, V̂ ← GAE(r, V_old, V_old(s'), terminated, truncated)   (advantages)
+        for each epoch, for each shuffled minibatch:
+            L = clipped surrogate(π_θ/π_old, Â) + c_v · value loss + c_H · entropy loss
+            θ ← Adam(θ, ∇L)                                        (update)
+
+`make_train(config)(key, hyperparams)` runs all of it on the device; `jax.vmap` over keys
+trains many seeds, over a dict of hyperparameter arrays a grid.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar, NamedTuple
+
+import jax
+import optax
+
+import pgjax
+from pgjax.config import OnPolicyConfig
+from pgjax.envs import make_env
+from pgjax.rollout import EnvCarry, collect_rollout, episode_metrics
+from pgjax.training import (
+    ProgressFn,
+    learning_rate_schedule,
+    make_network,
+    make_optimizer,
+    run_epochs,
+    run_updates,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class PPOConfig(OnPolicyConfig):
+    """PPO settings; the defaults are the classic CartPole configuration."""
+
+    num_epochs: int = 4
+    num_minibatches: int = 4
+    gae_lambda: float = 0.95
+    clip_eps: float = 0.2
+    entropy_coef: float = 0.01
+    value_coef: float = 0.5
+    clip_value: bool = True
+    normalize_advantages: bool = True
+
+    HYPERPARAMETERS: ClassVar[tuple[str, ...]] = (
+        *OnPolicyConfig.HYPERPARAMETERS,
+        "gae_lambda",
+        "clip_eps",
+        "entropy_coef",
+        "value_coef",
+    )
+    UNIT_INTERVAL: ClassVar[tuple[str, ...]] = ("gamma", "gae_lambda")
+    PRESETS: ClassVar[dict[str, dict]] = {
+        "CartPole-v1": {},
+        "Acrobot-v1": {"num_envs": 16, "entropy_coef": 0.0},
+        "Pendulum-v1": {
+            "total_steps": 300_000,
+            "num_envs": 16,
+            "num_steps": 128,
+            "num_epochs": 10,
+            "num_minibatches": 8,
+            "learning_rate": 1e-3,
+            "gamma": 0.9,
+            "entropy_coef": 0.0,
+            "normalize_observations": True,
+            "scale_rewards": True,
+        },
+        "MountainCarContinuous-v0": {
+            "total_steps": 1_000_000,
+            "num_envs": 16,
+            "num_steps": 256,
+            "num_epochs": 10,
+            "num_minibatches": 8,
+            "learning_rate": 3e-4,
+            "entropy_coef": 0.0,
+            "normalize_observations": True,
+            "scale_rewards": True,
+        },
+        "Breakout-MinAtar": {
+            "total_steps": 10_000_000,
+            "num_envs": 64,
+            "hidden_sizes": (256, 256),
+            "learning_rate": 5e-4,
+            "activation": "relu",
+        },
+        "SpaceInvaders-MinAtar": {
+            "total_steps": 10_000_000,
+            "num_envs": 64,
+            "hidden_sizes": (256, 256),
+            "learning_rate": 5e-4,
+            "activation": "relu",
+        },
+    }
+
+    def validate(self) -> None:
+        super().validate()
+        if self.num_epochs < 1 or self.num_minibatches < 1:
+            raise ValueError("num_epochs and num_minibatches must be >= 1.")
+        if self.steps_per_update % self.num_minibatches:
+            raise ValueError(
+                f"The batch of num_envs × num_steps = {self.steps_per_update} transitions does "
+                f"not split into num_minibatches={self.num_minibatches} equal minibatches: "
+                f"choose num_minibatches dividing {self.steps_per_update}."
+            )
+        for name in ("clip_eps", "entropy_coef", "value_coef"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}.")
+
+
+Config = PPOConfig
+
+
+class TrainState(NamedTuple):
+    params: Any
+    opt_state: Any
+    env: EnvCarry
+    key: jax.Array
+
+
+def make_train(config: PPOConfig, progress: ProgressFn | None = None):
+    """Returns `train(key, hyperparams=None) -> (TrainState, metrics)`.
+
+    `metrics` is a dict of `[num_updates]` arrays: episode_return / episode_length (mean over
+    episodes that ended in the update, NaN if none did), episodes, losses, entropy, approx_kl,
+    clip_fraction, learning_rate. `progress(update, metrics)` is called on the host after every
+    update when given (e.g. a progress bar); library calls leave it off.
+    """
+    config.validate()
+    network, _ = make_network(config)
+    num_gradient_steps = config.num_updates * config.num_epochs * config.num_minibatches
+
+    def train(key: jax.Array, hyperparams: dict | None = None):
+        hp = config.resolve(hyperparams)
+        env = make_env(
+            config.env_id,
+            config.num_envs,
+            normalize_observations=config.normalize_observations,
+            scale_rewards=config.scale_rewards,
+            gamma=hp["gamma"],
+        )
+        schedule = learning_rate_schedule(
+            hp["learning_rate"], num_gradient_steps, config.anneal_learning_rate
+        )
+        optimizer = make_optimizer(schedule, hp["max_grad_norm"])
+
+        init_key, env_key, key = jax.random.split(key, 3)
+        obs, env_state = env.reset(env_key)
+        params = network.init(init_key, obs)
+        state = TrainState(params, optimizer.init(params), EnvCarry(env_state, obs), key)
+
+        def loss_fn(params, batch):
+            distribution, values = network.apply(params, batch.obs)
+            log_probs = distribution.log_prob(batch.action)
+            advantages = batch.advantages
+            if config.normalize_advantages:
+                advantages = pgjax.normalize_advantages(advantages)
+            policy_loss = pgjax.ppo_clip_loss(
+                log_probs, batch.log_prob, advantages, clip_eps=hp["clip_eps"]
+            )
+            value_loss = pgjax.value_loss(
+                values,
+                batch.targets,
+                old_values=batch.value if config.clip_value else None,
+                clip_eps=hp["clip_eps"] if config.clip_value else None,
+            )
+            entropy = distribution.entropy()
+            loss = (
+                policy_loss
+                + hp["value_coef"] * value_loss
+                + hp["entropy_coef"] * pgjax.entropy_loss(entropy)
+            )
+            return loss, {
+                "loss": loss,
+                "policy_loss": policy_loss,
+                "value_loss": value_loss,
+                "entropy": entropy.mean(),
+                "approx_kl": pgjax.approx_kl(log_probs, batch.log_prob),
+                "clip_fraction": pgjax.clip_fraction(
+                    log_probs, batch.log_prob, clip_eps=hp["clip_eps"]
+                ),
+            }
+
+        def minibatch_step(train_state, batch):
+            params, opt_state = train_state
+            grads, metrics = jax.grad(loss_fn, has_aux=True)(params, batch)
+            updates, opt_state = optimizer.update(grads, opt_state, params)
+            return (optax.apply_updates(params, updates), opt_state), metrics
+
+        def update_step(state: TrainState, update):
+            rollout_key, epoch_key, key = jax.random.split(state.key, 3)
+            env_carry, trajectory = collect_rollout(
+                env, network, state.params, state.env, rollout_key, config.num_steps
+            )
+            advantages, targets = pgjax.gae(
+                trajectory.reward,
+                trajectory.value,
+                trajectory.next_value,
+                trajectory.terminated,
+                trajectory.truncated,
+                hp["gamma"],
+                hp["gae_lambda"],
+            )
+            batch = Batch(
+                trajectory.obs,
+                trajectory.action,
+                trajectory.log_prob,
+                trajectory.value,
+                advantages,
+                targets,
+            )
+            (params, opt_state), loss_metrics = run_epochs(
+                epoch_key,
+                (state.params, state.opt_state),
+                batch,
+                config.num_epochs,
+                config.num_minibatches,
+                minibatch_step,
+            )
+            metrics = {
+                **episode_metrics(trajectory),
+                **loss_metrics,
+                "learning_rate": schedule(update * config.num_epochs * config.num_minibatches),
+            }
+            return TrainState(params, opt_state, env_carry, key), metrics
+
+        return run_updates(update_step, state, config.num_updates, progress)
+
+    return train
+
+
+class Batch(NamedTuple):
+    obs: jax.Array
+    action: jax.Array
+    log_prob: jax.Array
+    value: jax.Array
+    advantages: jax.Array
+    targets: jax.Array

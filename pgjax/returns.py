@@ -1,0 +1,228 @@
+"""Return estimators: Monte-Carlo / bootstrapped, n-step and λ-returns, and TD errors.
+
+Conventions shared by every kernel here (and by `pgjax.gae`):
+
+* Inputs are time-major, `[T, *B]`, with any trailing batch shape.
+* `terminated[t]` and `truncated[t]` describe the transition out of step t. `next_values[t]` is
+  V of the true successor of step t: on a truncated step that is V(final_observation), not V of
+  the state the environment reset to.
+* On `terminated[t]` the successor is worth 0. On `truncated[t]` it is bootstrapped with
+  `next_values[t]`. On either, the recursion does not carry across into the next episode.
+* The last row bootstraps from `next_values[T-1]` (the rollout was cut, not the episode).
+* `gamma`, `lambda_`: a scalar (possibly traced, e.g. under `vmap` over hyperparameters), the
+  batch shape `B`, or the full `[T, *B]`.
+* Results are targets: gradients are stopped unless `stop_gradient=False`.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from pgjax import _checks
+from pgjax.recurrence import reverse_linear_recurrence
+
+
+def _maybe_stop(x: jax.Array, stop_gradient: bool) -> jax.Array:
+    return jax.lax.stop_gradient(x) if stop_gradient else x
+
+
+def _bootstrap(inputs) -> jax.Array:
+    """γ_t · (1 − terminated_t) · next_values_t: the discounted value of the true successor."""
+    not_terminated = 1.0 - inputs["terminated"].astype(inputs["rewards"].dtype)
+    return inputs["gamma"] * not_terminated * inputs["next_values"]
+
+
+def td_errors(
+    rewards: jax.Array,
+    values: jax.Array,
+    next_values: jax.Array,
+    terminated: jax.Array,
+    gamma,
+    *,
+    stop_gradient: bool = True,
+) -> jax.Array:
+    r"""One-step temporal-difference errors.
+
+    .. math:: \delta_t = r_t + \gamma_t (1 - \text{terminated}_t)\, V(s'_t) - V(s_t)
+
+    Truncation needs no flag here: a truncated step bootstraps, which `next_values[t]` (the value
+    of the final observation) already does. Sutton (1988), "Learning to predict by the methods of
+    temporal differences".
+
+    Args:
+      rewards: `[T, *B]` float, r_t.
+      values: `[T, *B]` float, V(s_t).
+      next_values: `[T, *B]` float, V(s'_t) of the true successor of step t.
+      terminated: `[T, *B]` bool, the episode ended in a terminal state after step t.
+      gamma: scalar, `B` or `[T, *B]` float in [0, 1], discount.
+      stop_gradient: stop gradients through `next_values` (the bootstrap target).
+
+    Returns:
+      `[T, *B]` float, δ_t (gradients flow into `values` only, unless `stop_gradient=False`).
+    """
+    x = _checks.trajectory(
+        "td_errors",
+        rewards,
+        terminated,
+        jnp.zeros(jnp.shape(rewards), bool),
+        gamma,
+        values=values,
+        next_values=next_values,
+    )
+    target = x["rewards"] + _bootstrap(x)
+    return _maybe_stop(target, stop_gradient) - x["values"]
+
+
+def lambda_returns(
+    rewards: jax.Array,
+    next_values: jax.Array,
+    terminated: jax.Array,
+    truncated: jax.Array,
+    gamma,
+    lambda_,
+    *,
+    method: str = "scan",
+    stop_gradient: bool = True,
+) -> jax.Array:
+    r"""TD(λ) returns: an exponentially weighted mix of n-step returns.
+
+    .. math::
+        G^\lambda_t = r_t + \gamma_t (1 - \text{terminated}_t)
+            \big[(1 - \lambda_t c_t)\, V(s'_t) + \lambda_t c_t\, G^\lambda_{t+1}\big]
+
+    where `c_t = 1` when the episode continues from t into t+1 (neither terminated nor truncated,
+    and t is not the last row) and 0 otherwise, so a truncated or final row bootstraps fully from
+    `next_values`. λ = 1 gives the bootstrapped Monte-Carlo return, λ = 0 the one-step TD target.
+    Sutton & Barto (2018), "Reinforcement Learning: An Introduction", §12.1.
+
+    Args:
+      rewards: `[T, *B]` float, r_t.
+      next_values: `[T, *B]` float, V(s'_t) of the true successor of step t.
+      terminated: `[T, *B]` bool.
+      truncated: `[T, *B]` bool, the episode was cut (time limit) after step t.
+      gamma: scalar, `B` or `[T, *B]` float in [0, 1].
+      lambda_: scalar, `B` or `[T, *B]` float in [0, 1].
+      method: `"scan"` or `"associative"`; see `pgjax.reverse_linear_recurrence`.
+      stop_gradient: treat the result as a constant target.
+
+    Returns:
+      `[T, *B]` float, G^λ_t.
+    """
+    x = _checks.trajectory(
+        "lambda_returns",
+        rewards,
+        terminated,
+        truncated,
+        gamma,
+        next_values=next_values,
+        lambda_=lambda_,
+    )
+    trace = x["lambda_"] * x["continues"]
+    offsets = x["rewards"] + _bootstrap(x) * (1.0 - trace)
+    returns = reverse_linear_recurrence(x["gamma"] * trace, offsets, method)
+    return _maybe_stop(returns, stop_gradient)
+
+
+def discounted_returns(
+    rewards: jax.Array,
+    terminated: jax.Array,
+    truncated: jax.Array,
+    gamma,
+    next_values: jax.Array | None = None,
+    *,
+    method: str = "scan",
+    stop_gradient: bool = True,
+) -> jax.Array:
+    r"""Discounted reward-to-go within each episode segment.
+
+    .. math::
+        G_t = r_t + \gamma_t \big[c_t\, G_{t+1}
+              + (1 - c_t)(1 - \text{terminated}_t)\, V(s'_t)\big]
+
+    with `c_t` as in `lambda_returns` (this is `lambda_returns` with λ = 1). Without
+    `next_values` it is the pure Monte-Carlo return of REINFORCE (Williams, 1992, "Simple
+    statistical gradient-following algorithms for connectionist reinforcement learning"): nothing
+    is bootstrapped, so a truncated or unfinished episode counts the rewards it saw and no more.
+
+    Args:
+      rewards: `[T, *B]` float.
+      terminated: `[T, *B]` bool.
+      truncated: `[T, *B]` bool.
+      gamma: scalar, `B` or `[T, *B]` float in [0, 1].
+      next_values: optional `[T, *B]` float, V(s'_t), used where the episode was cut.
+      method: `"scan"` or `"associative"`.
+      stop_gradient: treat the result as a constant target.
+
+    Returns:
+      `[T, *B]` float, G_t.
+    """
+    if next_values is None:
+        next_values = jnp.zeros(jnp.shape(rewards), _checks.compute_dtype(rewards))
+    return lambda_returns(
+        rewards,
+        next_values,
+        terminated,
+        truncated,
+        gamma,
+        1.0,
+        method=method,
+        stop_gradient=stop_gradient,
+    )
+
+
+def n_step_returns(
+    rewards: jax.Array,
+    next_values: jax.Array,
+    terminated: jax.Array,
+    truncated: jax.Array,
+    gamma,
+    n: int,
+    *,
+    stop_gradient: bool = True,
+) -> jax.Array:
+    r"""n-step bootstrapped returns, cut at episode and segment boundaries.
+
+    .. math::
+        G^{(n)}_t = \sum_{k=0}^{m-1} \Big(\prod_{j<k} \gamma_{t+j}\Big) r_{t+k}
+            + \Big(\prod_{j<m} \gamma_{t+j}\Big)(1 - \text{terminated}_{t+m-1})\, V(s'_{t+m-1})
+
+    where m ≤ n is the number of steps until the episode ends (terminated or truncated) or the
+    segment ends, whichever comes first. Watkins (1989); Mnih et al. (2016), "Asynchronous
+    methods for deep reinforcement learning" (A3C uses these targets).
+
+    Args:
+      rewards: `[T, *B]` float.
+      next_values: `[T, *B]` float, V(s'_t).
+      terminated: `[T, *B]` bool.
+      truncated: `[T, *B]` bool.
+      gamma: scalar, `B` or `[T, *B]` float in [0, 1].
+      n: static positive int, the number of steps before bootstrapping.
+      stop_gradient: treat the result as a constant target.
+
+    Returns:
+      `[T, *B]` float, G^(n)_t.
+    """
+    fn = "n_step_returns"
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"{fn}: `n` must be a static int >= 1, got {n!r}.")
+    x = _checks.trajectory(fn, rewards, terminated, truncated, gamma, next_values=next_values)
+    num_steps = x["rewards"].shape[0]
+
+    def ahead(a, k):
+        # a[t + k], padded past the end; padding is never read because `alive` is 0 there.
+        pad = jnp.zeros((k, *a.shape[1:]), a.dtype)
+        return jnp.concatenate([a[k:], pad], axis=0)
+
+    bootstrap = _bootstrap(x)
+    returns = jnp.zeros_like(x["rewards"])
+    discount = jnp.ones_like(x["rewards"])
+    alive = jnp.ones_like(x["rewards"])
+    for k in range(min(n, num_steps)):
+        continues_k = ahead(x["continues"], k)
+        stops_here = alive * (1.0 - continues_k) if k < n - 1 else alive
+        returns = returns + alive * discount * ahead(x["rewards"], k)
+        returns = returns + stops_here * discount * ahead(bootstrap, k)
+        discount = discount * ahead(x["gamma"], k)
+        alive = alive * continues_k
+    return _maybe_stop(returns, stop_gradient)
