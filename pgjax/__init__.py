@@ -27,6 +27,7 @@ from pgjax.policy_gradient import policy_gradient_loss
 from pgjax.ppo import clip_fraction, ppo_clip_loss, sequence_log_ratio
 from pgjax.recurrence import reverse_linear_recurrence
 from pgjax.returns import discounted_returns, lambda_returns, n_step_returns, td_errors
+from pgjax.surrogate import surrogate_loss
 from pgjax.value import value_loss
 
 __version__ = "0.1.0"
@@ -59,6 +60,7 @@ __all__ = [
     "reverse_linear_recurrence",
     "rloo_advantages",
     "sequence_log_ratio",
+    "surrogate_loss",
     "td_errors",
     "value_loss",
 ]

@@ -132,15 +132,13 @@ def _report_evaluation(run_dir: Path, episodes: int, deterministic: bool, seed: 
     import numpy as np
 
     from pgjax import runs
-    from pgjax.evaluation import make_evaluate
+    from pgjax.evaluation import evaluate_seeds
 
     record, config = runs.read_config(run_dir)
     params, obs_moments = runs.load_checkpoint(run_dir)
-    evaluate = make_evaluate(config, episodes, deterministic)
-    num_seeds = len(record["seeds"])
-    keys = jax.random.split(jax.random.key(seed), num_seeds)
-    in_axes = (0, 0, None if obs_moments is None else 0)
-    returns = np.asarray(jax.jit(jax.vmap(evaluate, in_axes=in_axes))(keys, params, obs_moments))
+    returns = np.asarray(
+        evaluate_seeds(config, params, obs_moments, jax.random.key(seed), episodes, deterministic)
+    )
     result = {
         "episodes_per_seed": episodes,
         "deterministic": deterministic,

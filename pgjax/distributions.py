@@ -27,7 +27,10 @@ class Categorical(NamedTuple):
 
     def log_probs_all(self) -> jax.Array:
         """`[*B, A]` log π(a) for every action."""
-        return jax.nn.log_softmax(self.logits, axis=-1)
+        # logits − logsumexp rather than jax.nn.log_softmax: under jit(vmap(...)) XLA:CPU
+        # miscompiles second derivatives of log_softmax (TRPO's Fisher-vector products came
+        # out inf), while this form is exact there too. Same values, same −inf handling.
+        return self.logits - jax.nn.logsumexp(self.logits, axis=-1, keepdims=True)
 
     def sample(self, key: jax.Array) -> jax.Array:
         """`[*B]` int32 sampled actions."""
@@ -47,12 +50,17 @@ class Categorical(NamedTuple):
     def entropy(self) -> jax.Array:
         r"""`[*B]` H = −Σ_a π(a) log π(a) (impossible actions contribute 0, not NaN)."""
         log_p = self.log_probs_all()
-        return -jnp.sum(jnp.where(log_p > -jnp.inf, jnp.exp(log_p) * log_p, 0.0), axis=-1)
+        possible = log_p > -jnp.inf
+        # Where the masked branch reads a safe 0, not −inf, so the gradient stays finite too.
+        log_p = jnp.where(possible, log_p, 0.0)
+        return -jnp.sum(jnp.where(possible, jnp.exp(log_p) * log_p, 0.0), axis=-1)
 
     def kl(self, other: Categorical) -> jax.Array:
         r"""`[*B]` KL(self ‖ other) = Σ_a π(a) (log π(a) − log π'(a))."""
         log_p, log_q = self.log_probs_all(), other.log_probs_all()
-        terms = jnp.where(log_p > -jnp.inf, jnp.exp(log_p) * (log_p - log_q), 0.0)
+        possible = log_p > -jnp.inf
+        log_p, log_q = jnp.where(possible, log_p, 0.0), jnp.where(possible, log_q, 0.0)
+        terms = jnp.where(possible, jnp.exp(log_p) * (log_p - log_q), 0.0)
         return jnp.sum(terms, axis=-1)
 
     def mode(self) -> jax.Array:

@@ -43,3 +43,18 @@ def make_evaluate(config, num_episodes: int, deterministic: bool = True):
         return returns
 
     return evaluate
+
+
+def evaluate_seeds(
+    config, params, obs_moments, key: jax.Array, num_episodes: int, deterministic: bool = True
+) -> jax.Array:
+    """`make_evaluate` vmapped over a leading seed axis of `params` (and `obs_moments`).
+
+    Returns:
+      `[num_seeds, num_episodes]` undiscounted returns.
+    """
+    evaluate = make_evaluate(config, num_episodes, deterministic)
+    num_seeds = jax.tree.leaves(params)[0].shape[0]
+    in_axes = (0, 0, None if obs_moments is None else 0)
+    keys = jax.random.split(key, num_seeds)
+    return jax.jit(jax.vmap(evaluate, in_axes=in_axes))(keys, params, obs_moments)

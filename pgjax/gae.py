@@ -5,8 +5,8 @@ from __future__ import annotations
 import jax
 
 from pgjax import _checks
-from pgjax.recurrence import reverse_linear_recurrence
-from pgjax.returns import _bootstrap, _maybe_stop
+from pgjax.recurrence import METHODS, solve
+from pgjax.returns import _maybe_stop
 
 
 def gae(
@@ -52,6 +52,7 @@ def gae(
     Returns:
       `(advantages, value_targets)`, each `[T, *B]` float.
     """
+    _checks.check_choice("gae", "method", method, METHODS)
     x = _checks.trajectory(
         "gae",
         rewards,
@@ -62,8 +63,29 @@ def gae(
         next_values=next_values,
         lambda_=lambda_,
     )
-    deltas = x["rewards"] + _bootstrap(x) - x["values"]
-    trace = x["gamma"] * x["lambda_"] * x["continues"]
-    advantages = reverse_linear_recurrence(trace, deltas, method)
+    dtype = x["rewards"].dtype
+    inputs = {
+        "rewards": x["rewards"],
+        "values": x["values"],
+        "next_values": x["next_values"],
+        "terminated": x["terminated"],
+        "truncated": _checks.as_bool("gae", "truncated", truncated),
+        # Unbroadcast (already validated): a scalar or per-batch value stays a loop constant.
+        "gamma": _checks.as_float("gae", "gamma", gamma, dtype),
+        "lambda_": _checks.as_float("gae", "lambda_", lambda_, dtype),
+    }
+    advantages = solve(_gae_terms, inputs, x["rewards"].shape, method)
     targets = advantages + x["values"]
     return _maybe_stop(advantages, stop_gradient), _maybe_stop(targets, stop_gradient)
+
+
+def _gae_terms(i):
+    """(γλc, δ) of Â_t = δ_t + γ_t λ_t c_t Â_{t+1}, for one time step's inputs or for all.
+
+    c = not (terminated or truncated). The last row needs no special case: nothing follows it
+    (the scan starts from Â_T = 0 and the associative scan never applies the last coefficient).
+    """
+    not_terminated = 1.0 - i["terminated"].astype(i["rewards"].dtype)
+    deltas = i["rewards"] + i["gamma"] * not_terminated * i["next_values"] - i["values"]
+    continues = (~(i["terminated"] | i["truncated"])).astype(deltas.dtype)
+    return i["gamma"] * i["lambda_"] * continues, deltas

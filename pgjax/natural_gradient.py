@@ -19,7 +19,8 @@ def _tree_vdot(a, b) -> jax.Array:
 
 
 def _tree_axpy(alpha, x, y):
-    return jax.tree.map(lambda xi, yi: yi + alpha * xi, x, y)
+    # y + alpha · x in y's dtype (a float64 alpha under x64 must not promote float32 params).
+    return jax.tree.map(lambda xi, yi: (yi + alpha * xi).astype(yi.dtype), x, y)
 
 
 def fisher_vector_product(
@@ -62,6 +63,7 @@ def natural_gradient_step(
     kl_fn: Callable[[Params], jax.Array],
     max_kl,
     *,
+    fisher_kl_fn: Callable[[Params], jax.Array] | None = None,
     cg_iterations: int = 10,
     cg_damping=0.1,
     backtrack_coef=0.8,
@@ -85,6 +87,10 @@ def natural_gradient_step(
         E[π_θ(a|s)/π_old(a|s) · Â].
       kl_fn: params ↦ scalar mean KL(π_old ‖ π_params) over the batch (0 at θ_old).
       max_kl: scalar float > 0, δ (may be traced).
+      fisher_kl_fn: optional params ↦ mean KL whose Hessian gives the Fisher-vector products
+        (the CG system and the step size), typically `kl_fn` on a subsample of the batch:
+        OpenAI Baselines' TRPO uses every 5th sample, for a fraction of the cost. The line
+        search still enforces `kl_fn` ≤ δ. Default: `kl_fn`.
       cg_iterations: static int, conjugate-gradient iterations.
       cg_damping: scalar float ≥ 0, Fisher damping.
       backtrack_coef: scalar float in (0, 1), α.
@@ -96,7 +102,7 @@ def natural_gradient_step(
     old_surrogate, gradient = jax.value_and_grad(surrogate_fn)(params)
 
     def fvp(v):
-        return fisher_vector_product(kl_fn, params, v, cg_damping)
+        return fisher_vector_product(fisher_kl_fn or kl_fn, params, v, cg_damping)
 
     direction, _ = cg(fvp, gradient, maxiter=cg_iterations)
     curvature = _tree_vdot(direction, fvp(direction))
@@ -113,13 +119,17 @@ def natural_gradient_step(
         k, ok, *_ = state
         return (~ok) & (k < max_backtracks)
 
+    # The loop carries its scalars in the default float dtype: the surrogate and KL may be float32
+    # while that is float64 (under jax_enable_x64), and `while_loop` needs one carry type.
+    zero = jnp.zeros((), jnp.result_type(float))
+
     def try_next(state):
         k, *_ = state
         fraction = backtrack_coef**k
         ok, improvement, kl = evaluate(fraction)
-        return k + 1, ok, fraction, improvement, kl
+        as_carry = lambda x: jnp.asarray(x).astype(zero.dtype)  # noqa: E731
+        return k + 1, ok, as_carry(fraction), as_carry(improvement), as_carry(kl)
 
-    zero = jnp.zeros((), jnp.result_type(float))
     _, accepted, fraction, improvement, kl = jax.lax.while_loop(
         keep_searching, try_next, (jnp.array(0), jnp.array(False), zero, zero, zero)
     )

@@ -21,10 +21,26 @@ from pgjax.distributions import Categorical, DiagGaussian
 ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu, "elu": nn.elu, "gelu": nn.gelu}
 
 
+def _orthogonal(gain: float):
+    """Flax's orthogonal initializer, run one QR per key when vmapped over seeds.
+
+    Under `vmap` the QR decomposition becomes a batched LAPACK call that, on XLA:CPU with few
+    cores, can wait forever for a worker thread the rest of the program holds (seen on 2 cores:
+    `jit(vmap(train))` hung on its first call). A sequential vmap avoids the batched QR; it is
+    only used at initialisation, and it also compiles faster.
+    """
+    init = nn.initializers.orthogonal(gain)
+
+    def sequential(key, shape, dtype=jnp.float32):
+        return jax.custom_batching.sequential_vmap(lambda k: init(k, shape, dtype))(key)
+
+    return sequential
+
+
 def _dense(features: int, gain: float, name: str | None = None) -> nn.Dense:
     return nn.Dense(
         features,
-        kernel_init=nn.initializers.orthogonal(gain),
+        kernel_init=_orthogonal(gain),
         bias_init=nn.initializers.zeros,
         name=name,
     )

@@ -34,7 +34,15 @@ def normalize_advantages(
     mask = _checks.check_mask(fn, mask, advantages.shape, "`advantages`")
     weights = jnp.ones_like(advantages) if mask is None else mask.astype(dtype)
     count = jnp.maximum(weights.sum(), 1.0)
-    mean = (advantages * weights).sum() / count
-    centred = (advantages - mean) * weights
-    std = jnp.sqrt(jnp.square(centred).sum() / count)
+    # Shift by one valid element first: equal advantages then centre to exactly 0 (a float32 mean
+    # of equal values is not always exactly that value, which would normalise rounding noise).
+    flat = advantages.reshape(-1)
+    first_valid = 0 if mask is None or flat.size == 0 else jnp.argmax(mask.reshape(-1))
+    shift = jax.lax.stop_gradient(flat[first_valid]) if flat.size else 0.0
+    shifted = advantages - shift
+    mean = (shifted * weights).sum() / count
+    centred = (shifted - mean) * weights
+    # The floor keeps the gradient finite (not 0 · ∞ = NaN) when the variance is exactly 0.
+    variance = jnp.maximum(jnp.square(centred).sum() / count, jnp.finfo(dtype).tiny)
+    std = jnp.sqrt(variance)
     return centred / (std + eps)

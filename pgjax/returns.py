@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from pgjax import _checks
-from pgjax.recurrence import reverse_linear_recurrence
+from pgjax.recurrence import METHODS, solve
 
 
 def _maybe_stop(x: jax.Array, stop_gradient: bool) -> jax.Array:
@@ -109,8 +109,26 @@ def lambda_returns(
     Returns:
       `[T, *B]` float, G^λ_t.
     """
-    x = _checks.trajectory(
+    return _lambda_returns(
         "lambda_returns",
+        rewards,
+        next_values,
+        terminated,
+        truncated,
+        gamma,
+        lambda_,
+        method,
+        stop_gradient,
+    )
+
+
+def _lambda_returns(
+    fn, rewards, next_values, terminated, truncated, gamma, lambda_, method, stop_gradient
+):
+    # `fn` names the public kernel in validation errors (discounted_returns delegates here).
+    _checks.check_choice(fn, "method", method, METHODS)
+    x = _checks.trajectory(
+        fn,
         rewards,
         terminated,
         truncated,
@@ -118,10 +136,30 @@ def lambda_returns(
         next_values=next_values,
         lambda_=lambda_,
     )
-    trace = x["lambda_"] * x["continues"]
-    offsets = x["rewards"] + _bootstrap(x) * (1.0 - trace)
-    returns = reverse_linear_recurrence(x["gamma"] * trace, offsets, method)
-    return _maybe_stop(returns, stop_gradient)
+    dtype = x["rewards"].dtype
+    shape = x["rewards"].shape
+    inputs = {
+        "rewards": x["rewards"],
+        "terminated": x["terminated"],
+        "truncated": _checks.as_bool(fn, "truncated", truncated),
+        # 1 except on the last row, which bootstraps fully from next_values[T-1].
+        "not_last": (jnp.arange(shape[0]) < shape[0] - 1).reshape((-1,) + (1,) * (len(shape) - 1)),
+        # Unbroadcast (already validated): a scalar or per-batch value stays a loop constant.
+        "gamma": _checks.as_float(fn, "gamma", gamma, dtype),
+        "lambda_": _checks.as_float(fn, "lambda_", lambda_, dtype),
+        "next_values": x["next_values"] if next_values is not None else jnp.zeros((), dtype),
+    }
+    return _maybe_stop(solve(_lambda_terms, inputs, shape, method), stop_gradient)
+
+
+def _lambda_terms(i):
+    """(γλc, r + γ(1 − terminated)V' (1 − λc)) of G^λ_t, for one time step's inputs or all."""
+    dtype = i["rewards"].dtype
+    continues = ~(i["terminated"] | i["truncated"]) & i["not_last"]
+    trace = i["lambda_"] * continues.astype(dtype)
+    not_terminated = 1.0 - i["terminated"].astype(dtype)
+    bootstrap = i["gamma"] * not_terminated * i["next_values"]
+    return i["gamma"] * trace, i["rewards"] + bootstrap * (1.0 - trace)
 
 
 def discounted_returns(
@@ -157,17 +195,16 @@ def discounted_returns(
     Returns:
       `[T, *B]` float, G_t.
     """
-    if next_values is None:
-        next_values = jnp.zeros(jnp.shape(rewards), _checks.compute_dtype(rewards))
-    return lambda_returns(
+    return _lambda_returns(
+        "discounted_returns",
         rewards,
         next_values,
         terminated,
         truncated,
         gamma,
         1.0,
-        method=method,
-        stop_gradient=stop_gradient,
+        method,
+        stop_gradient,
     )
 
 

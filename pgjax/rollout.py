@@ -7,6 +7,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+import pgjax
+
 
 class Transition(NamedTuple):
     """One rollout, every field time-major `[T, N, ...]`."""
@@ -71,10 +73,58 @@ def collect_rollout(env, network, params, carry: EnvCarry, key: jax.Array, num_s
     return carry, trajectory._replace(next_value=next_value)
 
 
-def episode_metrics(trajectory: Transition) -> dict[str, jax.Array]:
+def trajectory_gae(trajectory: Transition, gamma, lambda_) -> tuple[jax.Array, jax.Array]:
+    """`pgjax.gae` on a rollout: `(advantages, value_targets)`, each `[T, N]`, bootstrapped from
+    `next_value` (V of the true successor) at time limits and at the end of the rollout."""
+    return pgjax.gae(
+        trajectory.reward,
+        trajectory.value,
+        trajectory.next_value,
+        trajectory.terminated,
+        trajectory.truncated,
+        gamma,
+        lambda_,
+    )
+
+
+def first_episode_mask(episode_done: jax.Array) -> jax.Array:
+    """`[T, N]` bool, True on the steps of each environment's first episode in the buffer (up to
+    and including the step it ends on): no episode ended before step t."""
+    ended = jnp.cumsum(episode_done.astype(jnp.int32), axis=0)
+    return ended - episode_done.astype(jnp.int32) == 0
+
+
+def collect_episodes(env, network, params, key: jax.Array, num_steps: int):
+    """One complete episode per environment, on the device with a fixed-size buffer.
+
+    Resets every environment, acts for `num_steps` steps with `collect_rollout`, and masks each
+    environment's steps after its first episode ended. With `num_steps` at least the time limit,
+    every first episode is complete (it terminated, or was truncated by the time limit, with
+    `next_value` = V(final observation) to bootstrap from). Which steps count depends on nothing
+    but the episode itself, so the episodes are independent draws from π and REINFORCE's
+    gradient over them is unbiased (unlike keeping every episode that happens to finish in a
+    window, which favours short ones). The reset also restarts the running statistics of the
+    normalisation wrappers, so use it on environments built without them.
+
+    Returns:
+      `(carry, Transition, mask)`: the environments after the buffer, the
+      `[num_steps, num_envs, ...]` transitions, and the `[num_steps, num_envs]` bool mask of
+      the first episodes.
+    """
+    reset_key, key = jax.random.split(key)
+    obs, env_state = env.reset(reset_key)
+    carry, trajectory = collect_rollout(
+        env, network, params, EnvCarry(env_state, obs), key, num_steps
+    )
+    return carry, trajectory, first_episode_mask(trajectory.episode_done)
+
+
+def episode_metrics(trajectory: Transition, mask: jax.Array | None = None) -> dict[str, jax.Array]:
     """Mean return and length of the episodes that ended in this rollout (NaN if none did),
-    and how many ended. Scalars: nothing here grows with the rollout."""
-    done = trajectory.episode_done.astype(jnp.float32)
+    and how many ended; with `mask`, only the episodes that ended on a masked-in step.
+    Scalars: nothing here grows with the rollout."""
+    done = trajectory.episode_done if mask is None else trajectory.episode_done & mask
+    done = done.astype(jnp.float32)
     count = done.sum()
     mean = lambda x: jnp.where(count > 0, (x * done).sum() / jnp.maximum(count, 1.0), jnp.nan)  # noqa: E731
     return {

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-ALGORITHMS = ("ppo",)
+ALGORITHMS = ("ppo", "reinforce", "a2c", "trpo")
 
 
 def get(name: str) -> ModuleType:

@@ -1,0 +1,347 @@
+"""Helpers every benchmark shares: timing, markdown tables, the machine's description, JSON.
+
+The contract a benchmark module follows (what `python -m benchmarks.run` calls):
+
+    def run(quick: bool = False, out_dir: Path | None = None) -> dict:
+        ...
+        return result(NAME, table, data, notes=..., headline=..., files=[...])
+
+`result(...)` builds the dict (`name`, `table`, `data`, and optional `title`, `notes`,
+`headline`, `files`); `skipped(NAME, reason)` is what a benchmark returns when it cannot run
+here (say, an optional dependency is missing). `out_dir` is where a benchmark may write files
+such as plots (list them in `files`); `run.py` writes the JSON and `benchmarks/RESULTS.md`.
+
+Timing on JAX: `time_compile_and_run(fn, *args)` keeps compilation (tracing, lowering and XLA
+compilation, `jax.jit(fn).lower(*args).compile()`) apart from the steady-state run time, the
+median of several calls of the compiled function, each ended by `jax.block_until_ready`.
+Nothing here is CPU-specific: the same code times whatever device JAX selected (set
+`JAX_PLATFORMS=cpu` or `cuda`, or `python -m benchmarks.run --platform ...`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import importlib.metadata
+import json
+import math
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+# Distributions whose versions `machine_info` records (None when not installed). Read from
+# package metadata, so nothing heavy (torch) is imported just to describe the machine.
+VERSIONED_PACKAGES = (
+    "pgjax",
+    "jax",
+    "jaxlib",
+    "flax",
+    "optax",
+    "chex",
+    "gymnax",
+    "rlax",
+    "numpy",
+    "torch",
+    "stable-baselines3",
+    "gymnasium",
+)
+
+
+class Timer:
+    """Wall-clock timer: `with Timer() as t: ...` then `t.seconds`.
+
+    It does not synchronise the device: end the timed block with `jax.block_until_ready`.
+    """
+
+    def __init__(self):
+        self.start = math.nan
+        self.seconds = math.nan
+
+    def __enter__(self) -> Timer:
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.seconds = time.perf_counter() - self.start
+
+
+@dataclasses.dataclass(frozen=True)
+class Timing:
+    """Compile time and steady-state run time of one jitted function, in seconds."""
+
+    lower_s: float  # tracing and lowering to StableHLO
+    compile_s: float  # everything before the first call: lowering + XLA compilation
+    run_s: float  # median over `runs_s`
+    runs_s: tuple[float, ...]  # every timed call (after the warm-up calls)
+    output: Any = dataclasses.field(default=None, repr=False, compare=False)
+
+    @property
+    def min_s(self) -> float:
+        return min(self.runs_s)
+
+    def as_dict(self) -> dict:
+        return {
+            "lower_s": self.lower_s,
+            "compile_s": self.compile_s,
+            "run_s": self.run_s,
+            "min_run_s": self.min_s,
+            "runs_s": list(self.runs_s),
+        }
+
+
+def time_compile_and_run(
+    fn: Callable, *args, repeats: int = 5, warmup: int = 1, **jit_kwargs
+) -> Timing:
+    """Times `fn(*args)` under `jax.jit`: compilation apart from the steady-state run.
+
+    Args:
+      fn: a function of arrays (or an already jitted one; `jit_kwargs` then must be empty).
+      *args: its arguments; the compiled function is specialised to their shapes and dtypes.
+      repeats: timed calls; `run_s` is their median.
+      warmup: untimed calls of the compiled function before the timed ones.
+      **jit_kwargs: passed to `jax.jit` (e.g. `static_argnums`).
+
+    Returns:
+      a `Timing`; `output` holds the last call's result.
+    """
+    import jax
+
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}.")
+    jitted = fn if hasattr(fn, "lower") and not jit_kwargs else jax.jit(fn, **jit_kwargs)
+    start = time.perf_counter()
+    lowered = jitted.lower(*args)
+    lower_s = time.perf_counter() - start
+    compiled = lowered.compile()
+    compile_s = time.perf_counter() - start
+    output = None
+    for _ in range(warmup):
+        output = jax.block_until_ready(compiled(*args))
+    runs = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        output = jax.block_until_ready(compiled(*args))
+        runs.append(time.perf_counter() - start)
+    return Timing(lower_s, compile_s, statistics.median(runs), tuple(runs), output)
+
+
+# --------------------------------------------------------------------------------------------
+# Formatting
+
+
+def markdown_table(
+    headers: Sequence[str], rows: Sequence[Sequence[Any]], align: str | None = None
+) -> str:
+    """A GitHub markdown table. Cells are `str()`-ed (format numbers first, e.g. with
+    `format_seconds`); `align` is one character per column, `l`/`r`/`c` (default: right for
+    columns whose cells all look numeric, left otherwise)."""
+    cells = [[str(c) for c in row] for row in rows]
+    for row in cells:
+        if len(row) != len(headers):
+            raise ValueError(f"row {row} has {len(row)} cells for {len(headers)} headers.")
+    if align is None:
+        align = "".join(
+            "r" if cells and all(_looks_numeric(row[i]) for row in cells) else "l"
+            for i in range(len(headers))
+        )
+    rule = {"l": ":--", "r": "--:", "c": ":-:"}
+    lines = [
+        "| " + " | ".join(headers) + " |",
+        "| " + " | ".join(rule[a] for a in align) + " |",
+        *("| " + " | ".join(row) + " |" for row in cells),
+    ]
+    return "\n".join(lines)
+
+
+def _looks_numeric(text: str) -> bool:
+    text = text.strip().replace(",", "").replace("×", "").rstrip("x%sk MGµmn")
+    if text in ("", "—", "-", "n/a"):
+        return True
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def format_seconds(seconds: float | None) -> str:
+    """`0.000012` → `12.0 µs`, `0.0345` → `34.5 ms`, `12.345` → `12.3 s`; None/NaN → `—`."""
+    if seconds is None or not math.isfinite(seconds):
+        return "—"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if seconds >= scale or unit == "µs":
+            value = seconds / scale
+            return f"{value:.3g} {unit}" if value < 100 else f"{value:.0f} {unit}"
+    raise AssertionError("unreachable")
+
+
+def format_rate(per_second: float | None) -> str:
+    """`1234.5` → `1.23k`, `2.5e6` → `2.50M`; None/NaN → `—`."""
+    if per_second is None or not math.isfinite(per_second):
+        return "—"
+    for suffix, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if per_second >= scale:
+            return f"{per_second / scale:.3g}{suffix}"
+    return f"{per_second:.3g}"
+
+
+# --------------------------------------------------------------------------------------------
+# Results
+
+
+def result(
+    name: str,
+    table: str,
+    data: Any,
+    *,
+    title: str | None = None,
+    notes: str = "",
+    headline: str = "",
+    files: Sequence[str | Path] = (),
+) -> dict:
+    """What a benchmark's `run` returns.
+
+    Args:
+      name: the module's name (`"scaling"`).
+      table: a markdown table (`markdown_table`).
+      data: the raw measurements, JSON-serialisable (numpy scalars/arrays are converted).
+      title: a heading for `RESULTS.md` (default: `name`).
+      notes: markdown printed under the table: method, caveats, what is (not) counted.
+      headline: one sentence with the figure README quotes (optional).
+      files: files written into `out_dir` (plots), linked from `RESULTS.md`.
+    """
+    return {
+        "name": name,
+        "title": title or name,
+        "table": table,
+        "data": data,
+        "notes": notes,
+        "headline": headline,
+        "files": [str(f) for f in files],
+    }
+
+
+def skipped(name: str, reason: str) -> dict:
+    """What a benchmark's `run` returns when it cannot run here (`run.py` prints
+    `skipped: reason` and keeps the benchmark's previous section of RESULTS.md)."""
+    return {"name": name, "skipped": reason}
+
+
+def to_jsonable(value: Any) -> Any:
+    """Converts numpy/JAX scalars and arrays, tuples, Paths and dataclasses to JSON types;
+    NaN and infinities become None."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        if isinstance(value, Timing):
+            return to_jsonable(value.as_dict())
+        return to_jsonable(dataclasses.asdict(value))
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, (str, int, bool)) or value is None:
+        return value
+    if hasattr(value, "tolist"):  # numpy / JAX arrays and scalars
+        return to_jsonable(value.tolist())
+    return str(value)
+
+
+def write_json(path: str | Path, value: Any) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(to_jsonable(value), indent=2) + "\n")
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# The machine
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _memory_gib() -> float | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return round(int(line.split()[1]) / 2**20, 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _load_average() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (OSError, AttributeError):
+        return None
+
+
+def _version(distribution: str) -> str | None:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def machine_info() -> dict:
+    """The machine and software a measurement was taken on: date (UTC), CPU model, cores,
+    memory, load average (other processes compete for a small machine), Python, the JAX
+    backend and its devices, and the versions of the packages involved."""
+    import jax
+
+    devices = jax.devices()
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu_model": _cpu_model(),
+        "cpu_cores": os.cpu_count(),
+        "memory_gib": _memory_gib(),
+        "load_average": _load_average(),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "jax_backend": jax.default_backend(),
+        "devices": [d.device_kind for d in devices],
+        "versions": {name: _version(name) for name in VERSIONED_PACKAGES},
+    }
+
+
+def device_label(info: dict) -> str:
+    """One line naming where JAX ran: "2-core CPU (AMD EPYC), no GPU" or
+    "1× NVIDIA H100 80GB HBM3 (gpu), host 16-core CPU (…)"."""
+    cpu = f"{info['cpu_cores']}-core CPU ({info['cpu_model']})"
+    if info["jax_backend"] == "cpu":
+        return f"{cpu}, no GPU"
+    kinds = info["devices"]
+    return f"{len(kinds)}× {kinds[0]} ({info['jax_backend']}), host {cpu}"
+
+
+def machine_markdown(info: dict) -> str:
+    """`machine_info()` as a markdown bullet list."""
+    versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items() if v is not None)
+    missing = [k for k, v in info["versions"].items() if v is None]
+    lines = [
+        f"- **Date:** {info['date']}",
+        f"- **Device (JAX):** {device_label(info)}; backend `{info['jax_backend']}`",
+        f"- **CPU:** {info['cpu_model']}, {info['cpu_cores']} cores"
+        + (f", {info['memory_gib']} GiB memory" if info.get("memory_gib") else ""),
+        f"- **Load average at start (1/5/15 min):** {info.get('load_average')}",
+        f"- **OS / Python:** {info['os']}, Python {info['python']}",
+        f"- **Versions:** {versions}",
+    ]
+    if missing:
+        lines.append(f"- **Not installed:** {', '.join(missing)}")
+    return "\n".join(lines)

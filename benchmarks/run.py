@@ -1,0 +1,246 @@
+"""One entry point for every benchmark; regenerates `benchmarks/RESULTS.md`.
+
+    python -m benchmarks.run                         # all of them, full size
+    python -m benchmarks.run scaling sb3_cartpole    # some of them
+    python -m benchmarks.run --quick                 # small sizes, a smoke test (~minutes)
+    python -m benchmarks.run scaling --platform cuda # choose JAX's device (default: JAX's)
+
+Each benchmark is a module `benchmarks/NAME.py`, imported only when it runs, that exposes
+
+    run(quick: bool = False, out_dir: Path | None = None) -> dict
+
+returning `benchmarks.common.result(name, table, data, ...)` (`out_dir` is optional in the
+signature; give it to write files such as plots) or `benchmarks.common.skipped(name, reason)`.
+A module with only `main(argv)` is run with `["--quick"]` when quick, and what it prints is
+taken as its table.
+
+For each result this writes `OUT/NAME-BACKEND.json` (the result, the machine, the mode and
+the time taken), prints the table, and rewrites its section of `benchmarks/RESULTS.md`.
+Sections of benchmarks that did not run this time keep their previous content, or say "not
+run". A quick result never replaces a full one (use `--no-results` to leave RESULTS.md alone).
+Results from different JAX backends (cpu, gpu, …) get separate sections, each naming its device.
+The headline sentences go into a block of README.md between the two
+`<!-- benchmarks:headlines -->` markers, when README.md has them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import inspect
+import io
+import os
+import re
+import shutil
+import sys
+import time
+import traceback
+from pathlib import Path
+
+BENCHMARKS = ("kernels", "ppo_cartpole", "scaling", "sb3_cartpole", "baseline_variance")
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "RESULTS.md"
+README = HERE.parent / "README.md"
+FIGURES = HERE / "figures"  # plots linked from RESULTS.md (committed; out/ is not)
+
+_SECTION = re.compile(
+    r"<!-- section id=(?P<id>\S+) mode=(?P<mode>\S+) -->\n(?P<body>.*?)<!-- /section -->\n",
+    re.DOTALL,
+)
+_HEADLINE_PREFIX = "> **Headline:** "
+_README_START = "<!-- benchmarks:headlines -->"
+_README_END = "<!-- /benchmarks:headlines -->"
+
+
+def _call(name: str, quick: bool, out_dir: Path) -> dict:
+    module = importlib.import_module(f"benchmarks.{name}")
+    if hasattr(module, "run"):
+        parameters = inspect.signature(module.run).parameters
+        kwargs = {"quick": quick}
+        if "out_dir" in parameters:
+            kwargs["out_dir"] = out_dir
+        return module.run(**kwargs)
+    if hasattr(module, "main"):
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            module.main(["--quick"] if quick else [])
+        text = printed.getvalue().strip()
+        print(text)
+        return {"name": name, "title": name, "table": text, "data": None}
+    raise AttributeError(f"benchmarks/{name}.py has neither run(quick, out_dir) nor main(argv).")
+
+
+def _check(name: str, output: dict) -> dict:
+    if not isinstance(output, dict) or ("skipped" not in output and "table" not in output):
+        raise TypeError(
+            f"benchmarks.{name}.run must return benchmarks.common.result(...) or "
+            f"skipped(...), a dict with 'name', 'table' and 'data'; got {type(output).__name__}."
+        )
+    return {"title": name, "notes": "", "headline": "", "files": [], "data": None, **output}
+
+
+def _section(result: dict, info: dict, mode: str, seconds: float) -> str:
+    from benchmarks.common import device_label
+
+    versions = info["versions"]
+    load = info.get("load_average") or ["?"]
+    meta = (
+        f"_{info['date']} · {device_label(info)} (load average {load[0]} at start) · "
+        f"jax {versions['jax']} · "
+        f"{mode} mode · {seconds:.0f} s · `python -m benchmarks.run {result['name']}"
+        f"{' --quick' if mode == 'quick' else ''}`_"
+    )
+    parts = [f"## {result['title']} ({info['jax_backend']})", "", meta, ""]
+    if result.get("headline"):
+        headline = f"{result['headline']} ({device_label(info)}, {info['date'][:10]})"
+        parts += [_HEADLINE_PREFIX + headline, ""]
+    parts += [result["table"].strip(), ""]
+    if result.get("notes"):
+        parts += [result["notes"].strip(), ""]
+    for path in result.get("files", []):
+        link = os.path.relpath(path, RESULTS.parent)
+        parts += [f"![{Path(path).stem}]({link})", ""]
+    return "\n".join(parts)
+
+
+def _read_sections(text: str) -> dict[str, tuple[str, str]]:
+    return {m["id"]: (m["mode"], m["body"]) for m in _SECTION.finditer(text)}
+
+
+def _order(section_id: str) -> tuple:
+    name, _, backend = section_id.partition("/")
+    index = BENCHMARKS.index(name) if name in BENCHMARKS else len(BENCHMARKS)
+    return (index, name, backend != "cpu", backend)
+
+
+def write_results(sections: dict[str, tuple[str, str]], info: dict) -> list[str]:
+    """Rewrites RESULTS.md from `sections` ({id: (mode, markdown)}); returns the headlines."""
+    from benchmarks.common import machine_markdown
+
+    headlines = []
+    body = []
+    for section_id in sorted(sections, key=_order):
+        mode, text = sections[section_id]
+        body.append(f"<!-- section id={section_id} mode={mode} -->\n{text.rstrip()}\n\n")
+        body.append("<!-- /section -->\n")
+        for line in text.splitlines():
+            if line.startswith(_HEADLINE_PREFIX):
+                headlines.append(line[len(_HEADLINE_PREFIX) :])
+    header = [
+        "# pgjax benchmark results",
+        "",
+        "Generated by `python -m benchmarks.run` (all benchmarks) or "
+        "`python -m benchmarks.run NAME [NAME ...] [--quick]`; do not edit by hand. Sections "
+        "of benchmarks that were not run keep their previous content, each with the date, "
+        "device and versions it was measured with. Raw measurements: `benchmarks/out/*.json` "
+        "(not committed).",
+        "",
+        "## Machine of the last run",
+        "",
+        machine_markdown(info),
+        "",
+    ]
+    if headlines:
+        header += ["## Headlines", "", *(f"- {h}" for h in headlines), ""]
+    RESULTS.write_text("\n".join(header) + "\n" + "".join(body))
+    return headlines
+
+
+def update_readme(headlines: list[str]) -> bool:
+    """Replaces the block between README's headline markers; False if it has none."""
+    if not README.exists():
+        return False
+    text = README.read_text()
+    start, end = text.find(_README_START), text.find(_README_END)
+    if start < 0 or end < start:
+        return False
+    lines = [f"- {h}" for h in headlines] or ["- (no results yet)"]
+    block = _README_START + "\n" + "\n".join(lines) + "\n" + _README_END
+    README.write_text(text[:start] + block + text[end + len(_README_END) :])
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("names", nargs="*", help=f"benchmarks to run (default: {BENCHMARKS})")
+    parser.add_argument("--quick", action="store_true", help="small sizes (a smoke test)")
+    parser.add_argument("--out", type=Path, default=HERE / "out", help="JSON and plots")
+    parser.add_argument(
+        "--platform", default=None, help="JAX platform, e.g. cpu or cuda (sets JAX_PLATFORMS)"
+    )
+    parser.add_argument(
+        "--no-results", action="store_true", help="leave RESULTS.md and README.md alone"
+    )
+    args = parser.parse_args(argv)
+    names = args.names or list(BENCHMARKS)
+    unknown = [n for n in names if n not in BENCHMARKS and not (HERE / f"{n}.py").exists()]
+    if unknown:
+        parser.error(f"unknown benchmark(s) {unknown}; known: {', '.join(BENCHMARKS)}")
+    if args.platform:
+        os.environ["JAX_PLATFORMS"] = args.platform
+    if str(HERE.parent) not in sys.path:
+        sys.path.insert(0, str(HERE.parent))
+
+    from benchmarks.common import device_label, machine_info, write_json
+
+    info = machine_info()
+    backend = info["jax_backend"]
+    mode = "quick" if args.quick else "full"
+    print(f"# pgjax benchmarks ({mode}) on {device_label(info)}\n")
+    sections = _read_sections(RESULTS.read_text()) if RESULTS.exists() else {}
+    failed = []
+    for name in names:
+        print(f"## {name}\n", flush=True)
+        if not (HERE / f"{name}.py").exists():
+            print(f"skipped: benchmarks/{name}.py does not exist yet\n")
+            continue
+        start = time.perf_counter()
+        try:
+            output = _check(name, _call(name, args.quick, args.out))
+        except Exception:  # one broken benchmark must not stop the others
+            traceback.print_exc()
+            failed.append(name)
+            continue
+        seconds = time.perf_counter() - start
+        if "skipped" in output:
+            print(f"skipped: {output['skipped']}\n")
+            continue
+        record = {"name": name, **output, "mode": mode, "seconds": seconds, "machine": info}
+        json_path = write_json(args.out / f"{name}-{backend}.json", record)
+        print(output["table"] + "\n")
+        if output["notes"]:
+            print(output["notes"] + "\n")
+        print(f"({seconds:.0f} s; JSON: {json_path})\n", flush=True)
+        section_id = f"{name}/{backend}"
+        previous_mode = sections.get(section_id, ("none", ""))[0]
+        if args.no_results:
+            continue
+        if mode == "quick" and previous_mode == "full":
+            print(f"RESULTS.md keeps the full-mode section of {section_id} (this run was quick).")
+            continue
+        files = []
+        for path in output["files"]:  # plots are copied next to RESULTS.md, to be committed
+            FIGURES.mkdir(exist_ok=True)
+            files.append(str(shutil.copy(path, FIGURES / Path(path).name)))
+        section = _section({**output, "files": files}, info, mode, seconds)
+        sections[section_id] = (mode, section)
+    for name in BENCHMARKS:
+        if not any(s.partition("/")[0] == name for s in sections):
+            text = f"## {name} ({backend})\n\nNot run yet: `python -m benchmarks.run {name}`.\n"
+            sections[f"{name}/{backend}"] = ("none", text)
+    if not args.no_results:
+        headlines = write_results(sections, info)
+        print(f"wrote {RESULTS}")
+        if update_readme(headlines):
+            print(f"updated the benchmark headlines in {README}")
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,19 @@
+"""Shared pytest setup: makes `tests/reference.py` importable as `reference`."""
+
+from __future__ import annotations
+
+import pathlib
+import sys
+
+import numpy as np
+import pytest
+
+_TESTS = str(pathlib.Path(__file__).resolve().parent)
+if _TESTS not in sys.path:
+    sys.path.insert(0, _TESTS)
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    """A fresh, seeded NumPy generator per test (deterministic data)."""
+    return np.random.default_rng(0)

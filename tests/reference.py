@@ -1,0 +1,499 @@
+"""Slow, plainly written float64 NumPy references for the pgjax kernels, and test-data helpers.
+
+Every reference here is written from the maths in the kernel docstrings, not ported from the
+vectorised code: returns and advantages are explicit forward sums over the steps of each episode
+segment (the kernels solve a backward recursion), one batch element at a time; losses are
+per-element Python loops. They are slow on purpose and only meant for small inputs.
+
+Conventions (the same as pgjax): arrays are time-major `[T, *B]`; `terminated[t]` /
+`truncated[t]` describe the transition out of step t; `next_values[t]` is V of the true successor
+of step t; a terminated successor is worth 0; a truncated one is bootstrapped; the last row
+bootstraps from `next_values[T-1]`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+# --------------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------------
+
+
+def f64(x) -> np.ndarray:
+    return np.asarray(x, dtype=np.float64)
+
+
+def full(coef, shape) -> np.ndarray:
+    """A scalar, `B`-shaped or `[T, *B]` coefficient as a float64 `[T, *B]` array."""
+    return np.array(np.broadcast_to(f64(coef), shape))
+
+
+def batch_indices(shape):
+    """Every batch index of a `[T, *B]` array (the empty tuple when there is no batch axis)."""
+    return list(np.ndindex(*shape[1:]))
+
+
+def column(x, index):
+    """The length-T trajectory `x[:, *index]` as a 1-D float64 array."""
+    return f64(x)[(slice(None), *index)]
+
+
+def segment_end(terminated, truncated, t) -> int:
+    """The last step of the episode segment that contains step t (inclusive)."""
+    num_steps = len(terminated)
+    j = t
+    while j < num_steps - 1 and not terminated[j] and not truncated[j]:
+        j += 1
+    return j
+
+
+def continues(terminated, truncated, t) -> bool:
+    """Whether the recursion carries from t + 1 into t (same episode, not the last row)."""
+    return (not terminated[t]) and (not truncated[t]) and t < len(terminated) - 1
+
+
+# --------------------------------------------------------------------------------------------
+# Returns and advantages (one trajectory at a time, then looped over the batch)
+# --------------------------------------------------------------------------------------------
+
+
+def _td_errors_1d(r, v, nv, term, gamma):
+    out = np.zeros(len(r))
+    for t in range(len(r)):
+        successor = 0.0 if term[t] else nv[t]
+        out[t] = r[t] + gamma[t] * successor - v[t]
+    return out
+
+
+def _discounted_returns_1d(r, term, trunc, gamma, nv):
+    """G_t = sum_{k=t}^{e} (prod_{i=t}^{k-1} g_i) r_k + (prod_{i=t}^{e} g_i) (1 - term_e) nv_e."""
+    num_steps = len(r)
+    out = np.zeros(num_steps)
+    for t in range(num_steps):
+        end = segment_end(term, trunc, t)
+        total = 0.0
+        discount = 1.0
+        for k in range(t, end + 1):
+            total += discount * r[k]
+            discount *= gamma[k]
+        if not term[end] and nv is not None:
+            total += discount * nv[end]
+        out[t] = total
+    return out
+
+
+def _n_step_at(r, nv, term, trunc, gamma, n, t):
+    """Sum up to n rewards within the segment, then bootstrap from the last step's successor."""
+    end = min(segment_end(term, trunc, t), t + n - 1)
+    total = 0.0
+    discount = 1.0
+    for k in range(t, end + 1):
+        total += discount * r[k]
+        discount *= gamma[k]
+    if not term[end]:
+        total += discount * nv[end]
+    return total
+
+
+def _n_step_1d(r, nv, term, trunc, gamma, n):
+    return np.array([_n_step_at(r, nv, term, trunc, gamma, n, t) for t in range(len(r))])
+
+
+def _lambda_returns_1d(r, nv, term, trunc, gamma, lam):
+    """The λ-return as an explicit weighted mix of n-step returns.
+
+    G^λ_t = sum_k w_k G^(k+1)_t with w_k = (prod_{i<k} λ_{t+i} c_{t+i}) (1 − λ_{t+k} c_{t+k}):
+    the weights telescope to 1 because c = 0 at the end of the segment.
+    """
+    num_steps = len(r)
+    out = np.zeros(num_steps)
+    for t in range(num_steps):
+        end = segment_end(term, trunc, t)
+        total = 0.0
+        weight_so_far = 1.0
+        for k in range(end - t + 1):
+            c = 1.0 if continues(term, trunc, t + k) else 0.0
+            trace = lam[t + k] * c
+            n_step = _n_step_at(r, nv, term, trunc, gamma, k + 1, t)
+            total += weight_so_far * (1.0 - trace) * n_step
+            weight_so_far *= trace
+        out[t] = total
+    return out
+
+
+def _gae_1d(r, v, nv, term, trunc, gamma, lam):
+    """Â_t = sum_{k=t}^{e} (prod_{i=t}^{k-1} γ_i λ_i) δ_k over the rest of the segment."""
+    deltas = _td_errors_1d(r, v, nv, term, gamma)
+    num_steps = len(r)
+    out = np.zeros(num_steps)
+    for t in range(num_steps):
+        end = segment_end(term, trunc, t)
+        weight = 1.0
+        for k in range(t, end + 1):
+            out[t] += weight * deltas[k]
+            weight *= gamma[k] * lam[k]
+    return out
+
+
+def _per_trajectory(fn, shape, arrays, *extra):
+    out = np.zeros(shape)
+    for index in batch_indices(shape):
+        cols = [None if a is None else column(a, index) for a in arrays]
+        out[(slice(None), *index)] = fn(*cols, *extra)
+    return out
+
+
+def td_errors(rewards, values, next_values, terminated, gamma):
+    shape = np.shape(rewards)
+    arrays = (rewards, values, next_values, terminated, full(gamma, shape))
+    return _per_trajectory(_td_errors_1d, shape, arrays)
+
+
+def discounted_returns(rewards, terminated, truncated, gamma, next_values=None):
+    shape = np.shape(rewards)
+    arrays = (rewards, terminated, truncated, full(gamma, shape), next_values)
+    return _per_trajectory(_discounted_returns_1d, shape, arrays)
+
+
+def n_step_returns(rewards, next_values, terminated, truncated, gamma, n):
+    shape = np.shape(rewards)
+    arrays = (rewards, next_values, terminated, truncated, full(gamma, shape))
+    return _per_trajectory(_n_step_1d, shape, arrays, n)
+
+
+def lambda_returns(rewards, next_values, terminated, truncated, gamma, lambda_):
+    shape = np.shape(rewards)
+    arrays = (
+        rewards,
+        next_values,
+        terminated,
+        truncated,
+        full(gamma, shape),
+        full(lambda_, shape),
+    )
+    return _per_trajectory(_lambda_returns_1d, shape, arrays)
+
+
+def gae(rewards, values, next_values, terminated, truncated, gamma, lambda_):
+    """(advantages, value targets = advantages + values)."""
+    shape = np.shape(rewards)
+    arrays = (
+        rewards,
+        values,
+        next_values,
+        terminated,
+        truncated,
+        full(gamma, shape),
+        full(lambda_, shape),
+    )
+    advantages = _per_trajectory(_gae_1d, shape, arrays)
+    return advantages, advantages + f64(values)
+
+
+def reverse_linear_recurrence(coefficients, offsets):
+    """y_t = sum_{k>=t} (prod_{i=t}^{k-1} a_i) b_k (the solution of y_t = b_t + a_t y_{t+1})."""
+    a, b = f64(coefficients), f64(offsets)
+    shape = a.shape
+    out = np.zeros(shape)
+    for index in batch_indices(shape):
+        ac, bc = column(a, index), column(b, index)
+        for t in range(shape[0]):
+            weight = 1.0
+            total = 0.0
+            for k in range(t, shape[0]):
+                total += weight * bc[k]
+                weight *= ac[k]
+            out[(t, *index)] = total
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Reductions and losses
+# --------------------------------------------------------------------------------------------
+
+
+def _mask_or_ones(mask, shape):
+    return np.ones(shape, bool) if mask is None else np.asarray(mask, bool)
+
+
+def aggregate(losses, mask=None, reduction="mean", normalizer=None) -> float:
+    losses = f64(losses)
+    mask = _mask_or_ones(mask, losses.shape)
+    flat_l, flat_m = losses.reshape(-1), mask.reshape(-1)
+    if reduction in ("mean", "sum", "constant_normalizer"):
+        total = 0.0
+        count = 0
+        for value, valid in zip(flat_l, flat_m, strict=True):
+            if valid:
+                total += value
+                count += 1
+        if reduction == "sum":
+            return total
+        if reduction == "constant_normalizer":
+            return total / normalizer
+        return total / count if count else 0.0
+    # Sequence reductions: the last axis is the sequence axis.
+    rows_l = losses.reshape(-1, losses.shape[-1])
+    rows_m = mask.reshape(-1, losses.shape[-1])
+    per_sequence = []
+    for row_l, row_m in zip(rows_l, rows_m, strict=True):
+        tokens = [value for value, valid in zip(row_l, row_m, strict=True) if valid]
+        if not tokens:
+            continue
+        if reduction == "seq_mean_token_mean":
+            per_sequence.append(sum(tokens) / len(tokens))
+        elif reduction == "seq_mean_token_sum":
+            per_sequence.append(sum(tokens))
+        else:
+            raise ValueError(reduction)
+    return sum(per_sequence) / len(per_sequence) if per_sequence else 0.0
+
+
+def policy_gradient_loss(log_probs, advantages, mask=None, reduction="mean") -> float:
+    per = -f64(log_probs) * f64(advantages)
+    return aggregate(per, mask, reduction)
+
+
+def _clipped_objective(ratio, advantage, low, high, dual_clip):
+    clipped_ratio = min(max(ratio, low), high)
+    objective = min(ratio * advantage, clipped_ratio * advantage)
+    if dual_clip is not None and advantage < 0:
+        objective = max(objective, dual_clip * advantage)
+    return objective
+
+
+def sequence_log_ratio(log_probs, old_log_probs, mask=None):
+    lp, olp = f64(log_probs), f64(old_log_probs)
+    mask = _mask_or_ones(mask, lp.shape)
+    out = np.zeros(lp.shape[:-1])
+    for index in np.ndindex(*lp.shape[:-1]):
+        diffs = [
+            lp[(*index, i)] - olp[(*index, i)] for i in range(lp.shape[-1]) if mask[(*index, i)]
+        ]
+        out[index] = sum(diffs) / len(diffs) if diffs else 0.0
+    return out
+
+
+def ppo_clip_loss(
+    log_probs,
+    old_log_probs,
+    advantages,
+    clip_eps=0.2,
+    clip_eps_high=None,
+    dual_clip=None,
+    sequence_level=False,
+    mask=None,
+    reduction="mean",
+) -> float:
+    low = 1.0 - clip_eps
+    high = 1.0 + (clip_eps if clip_eps_high is None else clip_eps_high)
+    adv = f64(advantages)
+    if sequence_level:
+        log_ratio = sequence_log_ratio(log_probs, old_log_probs, mask)
+        mask = None if mask is None else np.asarray(mask, bool).any(-1)
+    else:
+        log_ratio = f64(log_probs) - f64(old_log_probs)
+    per = np.zeros(adv.shape)
+    for index in np.ndindex(*adv.shape):
+        ratio = math.exp(log_ratio[index])
+        per[index] = -_clipped_objective(ratio, adv[index], low, high, dual_clip)
+    return aggregate(per, mask, reduction)
+
+
+def clip_fraction(log_probs, old_log_probs, clip_eps=0.2, clip_eps_high=None, mask=None):
+    high = 1.0 + (clip_eps if clip_eps_high is None else clip_eps_high)
+    low = 1.0 - clip_eps
+    ratio = np.exp(f64(log_probs) - f64(old_log_probs))
+    outside = np.zeros(ratio.shape)
+    for index in np.ndindex(*ratio.shape):
+        outside[index] = float(ratio[index] < low or ratio[index] > high)
+    return aggregate(outside, mask, "mean")
+
+
+def _value_element(error, loss, delta):
+    if loss == "squared":
+        return 0.5 * error * error
+    if abs(error) <= delta:
+        return 0.5 * error * error
+    return delta * (abs(error) - 0.5 * delta)
+
+
+def value_loss(
+    values,
+    targets,
+    old_values=None,
+    clip_eps=None,
+    loss="squared",
+    huber_delta=1.0,
+    mask=None,
+    reduction="mean",
+) -> float:
+    v, g = f64(values), f64(targets)
+    per = np.zeros(v.shape)
+    for index in np.ndindex(*v.shape):
+        unclipped = _value_element(v[index] - g[index], loss, huber_delta)
+        if old_values is not None:
+            old = f64(old_values)[index]
+            clipped_value = old + min(max(v[index] - old, -clip_eps), clip_eps)
+            clipped = _value_element(clipped_value - g[index], loss, huber_delta)
+            unclipped = max(unclipped, clipped)
+        per[index] = unclipped
+    return aggregate(per, mask, reduction)
+
+
+def kl_estimate(log_probs, ref_log_probs, estimator="k3"):
+    lp, rlp = f64(log_probs), f64(ref_log_probs)
+    out = np.zeros(lp.shape)
+    for index in np.ndindex(*lp.shape):
+        ratio = math.exp(rlp[index] - lp[index])  # r = π_ref(a) / π(a)
+        if estimator == "k1":
+            out[index] = -math.log(ratio)
+        elif estimator == "k2":
+            out[index] = 0.5 * math.log(ratio) ** 2
+        else:
+            out[index] = (ratio - 1.0) - math.log(ratio)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Baselines and normalisation
+# --------------------------------------------------------------------------------------------
+
+
+def batch_mean_baseline(returns, mask=None):
+    g = f64(returns)
+    mask = _mask_or_ones(mask, g.shape)
+    valid = [value for value, ok in zip(g.reshape(-1), mask.reshape(-1), strict=True) if ok]
+    mean = sum(valid) / len(valid) if valid else 0.0
+    return np.full(g.shape, mean)
+
+
+def _move_last(x, axis):
+    return np.moveaxis(x, axis, -1)
+
+
+def leave_one_out_baseline(returns, mask=None, axis=-1):
+    g = _move_last(f64(returns), axis)
+    m = _move_last(_mask_or_ones(mask, np.shape(returns)), axis)
+    out = np.zeros(g.shape)
+    size = g.shape[-1]
+    for index in np.ndindex(*g.shape[:-1]):
+        for i in range(size):
+            others = [g[(*index, j)] for j in range(size) if j != i and m[(*index, j)]]
+            out[(*index, i)] = sum(others) / len(others) if others else 0.0
+    return np.moveaxis(out, -1, axis)
+
+
+def _group_rows(rewards, mask):
+    r = f64(rewards)
+    m = _mask_or_ones(mask, r.shape)
+    return r, m
+
+
+def grpo_advantages(rewards, mask=None, eps=1e-6):
+    r, m = _group_rows(rewards, mask)
+    out = np.zeros(r.shape)
+    for index in np.ndindex(*r.shape[:-1]):
+        group = [r[(*index, i)] for i in range(r.shape[-1]) if m[(*index, i)]]
+        if not group:
+            continue
+        mean = sum(group) / len(group)
+        std = math.sqrt(sum((x - mean) ** 2 for x in group) / len(group))
+        for i in range(r.shape[-1]):
+            if m[(*index, i)]:
+                out[(*index, i)] = (r[(*index, i)] - mean) / (std + eps)
+    return out
+
+
+def dr_grpo_advantages(rewards, mask=None):
+    r, m = _group_rows(rewards, mask)
+    out = np.zeros(r.shape)
+    for index in np.ndindex(*r.shape[:-1]):
+        group = [r[(*index, i)] for i in range(r.shape[-1]) if m[(*index, i)]]
+        if not group:
+            continue
+        mean = sum(group) / len(group)
+        for i in range(r.shape[-1]):
+            if m[(*index, i)]:
+                out[(*index, i)] = r[(*index, i)] - mean
+    return out
+
+
+def rloo_advantages(rewards, mask=None):
+    r, m = _group_rows(rewards, mask)
+    out = np.zeros(r.shape)
+    size = r.shape[-1]
+    for index in np.ndindex(*r.shape[:-1]):
+        for i in range(size):
+            if not m[(*index, i)]:
+                continue
+            others = [r[(*index, j)] for j in range(size) if j != i and m[(*index, j)]]
+            baseline = sum(others) / len(others) if others else 0.0
+            out[(*index, i)] = r[(*index, i)] - baseline
+    return out
+
+
+def normalize(advantages, mask=None, eps=1e-8):
+    a = f64(advantages)
+    m = _mask_or_ones(mask, a.shape)
+    valid = [x for x, ok in zip(a.reshape(-1), m.reshape(-1), strict=True) if ok]
+    out = np.zeros(a.shape)
+    if not valid:
+        return out
+    mean = sum(valid) / len(valid)
+    std = math.sqrt(sum((x - mean) ** 2 for x in valid) / len(valid))
+    for index in np.ndindex(*a.shape):
+        if m[index]:
+            out[index] = (a[index] - mean) / (std + eps)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Test data
+# --------------------------------------------------------------------------------------------
+
+BATCH_SHAPES = ((), (3,), (2, 3))
+
+
+def random_trajectory(
+    rng: np.random.Generator,
+    shape,
+    p_terminated: float = 0.2,
+    p_truncated: float = 0.2,
+    consistent_next_values: bool = False,
+):
+    """Random float64 rewards/values/next_values and bool flags of shape `shape` = `[T, *B]`.
+
+    Flags are drawn independently, so a step can be both terminated and truncated (terminated
+    wins: the successor is worth 0). With `consistent_next_values`, next_values[t] = values[t+1]
+    inside an episode, and an independent V(final observation) at episode ends and the last row.
+    """
+    rewards = rng.normal(size=shape)
+    values = rng.normal(size=shape)
+    next_values = rng.normal(size=shape)
+    terminated = rng.random(shape) < p_terminated
+    truncated = rng.random(shape) < p_truncated
+    if consistent_next_values and shape[0] > 1:
+        inside = ~(terminated | truncated)[:-1]
+        next_values[:-1] = np.where(inside, values[1:], next_values[:-1])
+    return {
+        "rewards": rewards,
+        "values": values,
+        "next_values": next_values,
+        "terminated": terminated,
+        "truncated": truncated,
+    }
+
+
+def random_coefficient(rng: np.random.Generator, kind: str, shape, low=0.0, high=1.0):
+    """A coefficient in [low, high] given as a scalar, per batch element (`B`) or full `[T, *B]`."""
+    if kind == "scalar":
+        return np.float64(rng.uniform(low, high))
+    if kind == "batch":
+        return rng.uniform(low, high, size=shape[1:])
+    if kind == "full":
+        return rng.uniform(low, high, size=shape)
+    raise ValueError(kind)
