@@ -130,7 +130,7 @@ def test_invalid_configs_are_rejected_before_compiling():
 @pytest.mark.learning
 def test_trpo_solves_cartpole_and_every_accepted_step_keeps_the_kl_bound():
     # Three seeds at the preset's δ and one with a tiny δ, in one vmapped program.
-    config = trpo.Config.for_env("CartPole-v1", total_steps=100_000)
+    config = trpo.Config.for_env("CartPole-v1", total_steps=120_000)
     max_kl = np.array([config.max_kl] * 3 + [1e-6], np.float32)
     train = jax.jit(jax.vmap(trpo.make_train(config)))
     keys = jax.random.split(KEY, len(max_kl))
@@ -143,7 +143,8 @@ def test_trpo_solves_cartpole_and_every_accepted_step_keeps_the_kl_bound():
     # A tiny trust region barely moves the policy: it stays near the random policy's ~22.
     assert np.nanmean(returns[3, -5:]) < 50
     # Solved is 475 (Gymnasium), for the deterministic policy on 20 fresh episodes per seed:
-    # ask 450 on average and 350 of every seed (measured: ~500). Random scores ~10-20 here.
+    # ask 450 on average and 350 of every seed (measured: 500, 500, 500; at 100k steps one
+    # seed was still at 377). Random scores ~10-20 here.
     params = jax.tree.map(lambda x: x[:3], state.params)
     final = np.asarray(evaluate_seeds(config, params, None, KEY, num_episodes=20)).mean(1)
     assert final.mean() >= 450, final
@@ -161,6 +162,6 @@ def test_trpo_learns_pendulum():
     final = np.nanmean(np.asarray(metrics["episode_return"])[:, -5:], axis=1)
     # A random or untrained policy scores about -1200 to -1500 on Pendulum-v1; one that swings
     # the pendulum up and holds it, about -150 to -250. Learning: better than -400 on average
-    # and -600 for every seed (measured: -210 to -275 per seed, stochastic policy).
+    # and -600 for every seed (measured: -273, -215, -282; stochastic policy).
     assert final.mean() >= -400, final
     assert final.min() >= -600, final

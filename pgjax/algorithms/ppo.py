@@ -14,17 +14,18 @@ trains many seeds, over a dict of hyperparameter arrays a grid.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar, NamedTuple
+from typing import ClassVar, NamedTuple
 
 import jax
-import optax
 
 import pgjax
 from pgjax.config import OnPolicyConfig
-from pgjax.envs import make_env
-from pgjax.rollout import EnvCarry, collect_rollout, episode_metrics
+from pgjax.rollout import collect_rollout, episode_metrics, trajectory_gae
 from pgjax.training import (
     ProgressFn,
+    TrainState,
+    gradient_step,
+    init_train_state,
     learning_rate_schedule,
     make_network,
     make_optimizer,
@@ -114,11 +115,15 @@ class PPOConfig(OnPolicyConfig):
 Config = PPOConfig
 
 
-class TrainState(NamedTuple):
-    params: Any
-    opt_state: Any
-    env: EnvCarry
-    key: jax.Array
+class Batch(NamedTuple):
+    """One rollout prepared for the PPO epochs, every field `[T, N, ...]`."""
+
+    obs: jax.Array
+    action: jax.Array
+    log_prob: jax.Array  # log π_old(a|s)
+    value: jax.Array  # V_old(s), for value clipping
+    advantages: jax.Array
+    targets: jax.Array
 
 
 def make_train(config: PPOConfig, progress: ProgressFn | None = None):
@@ -135,22 +140,11 @@ def make_train(config: PPOConfig, progress: ProgressFn | None = None):
 
     def train(key: jax.Array, hyperparams: dict | None = None):
         hp = config.resolve(hyperparams)
-        env = make_env(
-            config.env_id,
-            config.num_envs,
-            normalize_observations=config.normalize_observations,
-            scale_rewards=config.scale_rewards,
-            gamma=hp["gamma"],
-        )
         schedule = learning_rate_schedule(
             hp["learning_rate"], num_gradient_steps, config.anneal_learning_rate
         )
         optimizer = make_optimizer(schedule, hp["max_grad_norm"])
-
-        init_key, env_key, key = jax.random.split(key, 3)
-        obs, env_state = env.reset(env_key)
-        params = network.init(init_key, obs)
-        state = TrainState(params, optimizer.init(params), EnvCarry(env_state, obs), key)
+        env, state = init_train_state(config, network, key, hp["gamma"], optimizer.init)
 
         def loss_fn(params, batch):
             distribution, values = network.apply(params, batch.obs)
@@ -185,25 +179,15 @@ def make_train(config: PPOConfig, progress: ProgressFn | None = None):
             }
 
         def minibatch_step(train_state, batch):
-            params, opt_state = train_state
-            grads, metrics = jax.grad(loss_fn, has_aux=True)(params, batch)
-            updates, opt_state = optimizer.update(grads, opt_state, params)
-            return (optax.apply_updates(params, updates), opt_state), metrics
+            params, opt_state, metrics = gradient_step(loss_fn, optimizer, *train_state, batch)
+            return (params, opt_state), metrics
 
         def update_step(state: TrainState, update):
             rollout_key, epoch_key, key = jax.random.split(state.key, 3)
             env_carry, trajectory = collect_rollout(
                 env, network, state.params, state.env, rollout_key, config.num_steps
             )
-            advantages, targets = pgjax.gae(
-                trajectory.reward,
-                trajectory.value,
-                trajectory.next_value,
-                trajectory.terminated,
-                trajectory.truncated,
-                hp["gamma"],
-                hp["gae_lambda"],
-            )
+            advantages, targets = trajectory_gae(trajectory, hp["gamma"], hp["gae_lambda"])
             batch = Batch(
                 trajectory.obs,
                 trajectory.action,
@@ -230,12 +214,3 @@ def make_train(config: PPOConfig, progress: ProgressFn | None = None):
         return run_updates(update_step, state, config.num_updates, progress)
 
     return train
-
-
-class Batch(NamedTuple):
-    obs: jax.Array
-    action: jax.Array
-    log_prob: jax.Array
-    value: jax.Array
-    advantages: jax.Array
-    targets: jax.Array
