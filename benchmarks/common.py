@@ -324,7 +324,7 @@ def device_label(info: dict) -> str:
     "1× NVIDIA H100 80GB HBM3 (gpu), host 16-core CPU (…)"."""
     cpu = f"{info['cpu_cores']}-core CPU ({info['cpu_model']})"
     if info["jax_backend"] == "cpu":
-        return f"{cpu}, no GPU"
+        return f"{cpu} shown to JAX as {len(info['devices'])} device(s), no GPU"
     kinds = info["devices"]
     return f"{len(kinds)}× {kinds[0]} ({info['jax_backend']}), host {cpu}"
 

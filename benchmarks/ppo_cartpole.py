@@ -25,6 +25,7 @@ from benchmarks.common import (
 )
 from pgjax.algorithms.ppo import PPOConfig, make_train
 from pgjax.envs import make_env
+from pgjax.parallel import across_devices, use_cpu_cores
 
 NAME = "ppo_cartpole"
 
@@ -70,28 +71,43 @@ def run(quick: bool = False, out_dir: Path | None = None) -> dict:
          format_seconds(ceiling.run_s), format_rate(ceiling_rate), "100%"],
     ]  # fmt: skip
 
-    # Seeds: fewer steps per seed (throughput per step does not depend on the budget).
+    # Seeds: fewer steps per seed (throughput per step does not depend on the budget). Each
+    # count runs as plain `jax.vmap` on one device and, where JAX sees several devices (on a CPU:
+    # `use_cpu_cores`), split across them with `across_devices`, the way the CLI runs seeds.
     seed_config = dataclasses.replace(config, total_steps=16_384 if quick else 32_768)
     seed_steps = seed_config.num_updates * seed_config.steps_per_update
+    seed_train = make_train(seed_config)
+    num_devices = len(jax.devices())
     seed_rates = {}
     for num_seeds in (1, 8) if quick else (1, 8, 64):
         keys = jax.random.split(jax.random.key(1), num_seeds)
-        timing = time_compile_and_run(jax.vmap(make_train(seed_config)), keys, repeats=1)
-        seed_rates[num_seeds] = num_seeds * seed_steps / timing.run_s
-        rows.append([
-            f"PPO, {num_seeds} seeds vmapped", format_seconds(timing.compile_s),
-            format_seconds(timing.run_s), format_rate(seed_rates[num_seeds]),
-            f"{seed_rates[num_seeds] / seed_rates[1]:.1f}× 1 seed",
-        ])  # fmt: skip
+        programs = {"vmap, 1 device": jax.jit(jax.vmap(seed_train))}
+        if num_devices > 1 and num_seeds > 1:
+            programs[f"across {num_devices} devices"] = across_devices(seed_train, num_seeds)
+        for label, program in programs.items():
+            timing = time_compile_and_run(program, keys, repeats=1)
+            rate = num_seeds * seed_steps / timing.run_s
+            seed_rates[num_seeds, label] = rate
+            rows.append([
+                f"PPO, {num_seeds} seed{'s' * (num_seeds > 1)} ({label})",
+                format_seconds(timing.compile_s),
+                format_seconds(timing.run_s), format_rate(rate),
+                f"{rate / seed_rates[1, 'vmap, 1 device']:.1f}× 1 seed",
+            ])  # fmt: skip
 
     table = markdown_table(
         ["program", "compile", "run (median)", "env steps/s", "vs ceiling / 1 seed"], rows
     )
-    largest = max(seed_rates)
+    largest = max(n for n, _ in seed_rates)
+    best_label, best_rate = max(
+        ((label, rate) for (n, label), rate in seed_rates.items() if n == largest),
+        key=lambda item: item[1],
+    )
+    one_seed = seed_rates[1, "vmap, 1 device"]
     targets = {
         "compile_under_5s": train.compile_s < 5.0,
         "training_at_least_30pct_of_ceiling": train_rate >= 0.3 * ceiling_rate,
-        f"{largest}_seeds_at_least_2x_one_seed": seed_rates[largest] >= 2 * seed_rates[1],
+        f"{largest}_seeds_at_least_2x_one_seed": best_rate >= 2 * one_seed,
     }
     notes = (
         f"Classic configuration: {config.num_envs} envs × {config.num_steps} steps, "
@@ -108,13 +124,14 @@ def run(quick: bool = False, out_dir: Path | None = None) -> dict:
         "ceiling": ceiling.as_dict(),
         "train_steps_per_s": train_rate,
         "ceiling_steps_per_s": ceiling_rate,
-        "seed_steps_per_s": seed_rates,
+        "seed_steps_per_s": {f"{n} seeds, {label}": r for (n, label), r in seed_rates.items()},
+        "devices": num_devices,
         "targets": targets,
     }
     headline = (
         f"PPO CartPole-v1 (4 envs): compile {train.compile_s:.1f} s, "
         f"{format_rate(train_rate)} env steps/s = {train_rate / ceiling_rate:.0%} of the raw "
-        f"env ceiling; {largest} vmapped seeds: {seed_rates[largest] / seed_rates[1]:.1f}× "
+        f"env ceiling; {largest} vmapped seeds ({best_label}): {best_rate / one_seed:.1f}× "
         "the aggregate throughput of one."
     )
     print(table)
@@ -125,6 +142,7 @@ def run(quick: bool = False, out_dir: Path | None = None) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small budgets (a smoke test)")
+    use_cpu_cores()
     run(parser.parse_args().quick)
 
 

@@ -185,7 +185,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.path.insert(0, str(HERE.parent))
 
     from benchmarks.common import device_label, machine_info, write_json
+    from pgjax.parallel import use_cpu_cores
 
+    use_cpu_cores()  # on a CPU, one JAX device per core, as the CLI runs seeds
     info = machine_info()
     backend = info["jax_backend"]
     mode = "quick" if args.quick else "full"

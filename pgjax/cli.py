@@ -60,7 +60,9 @@ def _train_parser(algorithm: str) -> argparse.ArgumentParser:
         description=f"Train {algorithm.upper()} on a gymnax environment, several seeds at once.",
     )
     parser.add_argument("--env", dest="env_id", default="CartPole-v1", help="gymnax env id")
-    parser.add_argument("--seeds", type=int, default=1, help="seeds trained in parallel (vmap)")
+    parser.add_argument(
+        "--seeds", type=int, default=1, help="seeds trained in parallel (vmap, across devices)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="first seed")
     parser.add_argument("--out", type=Path, default=None, help="run directory")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -75,10 +77,12 @@ def train(algorithm: str, argv: list[str]) -> int:
 
     from pgjax import runs
     from pgjax.envs import observation_moments
+    from pgjax.parallel import across_devices, use_cpu_cores
     from pgjax.progress import ProgressBar
 
     module = algorithms.get(algorithm)
     args = _train_parser(algorithm).parse_args(argv)
+    use_cpu_cores()  # seeds split across the cores when JAX runs on the CPU
     fields = {f.name for f in dataclasses.fields(module.Config)}
     overrides = {k: v for k, v in vars(args).items() if k in fields and v is not None}
     overrides.pop("env_id", None)
@@ -96,7 +100,7 @@ def train(algorithm: str, argv: list[str]) -> int:
         f"{algorithm.upper()} on {config.env_id}: {len(seeds)} seed(s) × "
         f"{config.num_updates * config.steps_per_update:,} steps "
         f"({config.num_updates} updates of {config.steps_per_update}) on "
-        f"{jax.devices()[0].platform.upper()} -> {run_dir}"
+        f"{len(jax.devices())} {jax.devices()[0].platform.upper()} device(s) -> {run_dir}"
     )
 
     bar = None
@@ -106,7 +110,8 @@ def train(algorithm: str, argv: list[str]) -> int:
         )
     keys = jax.vmap(jax.random.key)(np.asarray(seeds))
     start = time.perf_counter()
-    compiled = jax.jit(jax.vmap(module.make_train(config, progress=bar))).lower(keys).compile()
+    train = across_devices(module.make_train(config, progress=bar), len(seeds))
+    compiled = train.lower(keys).compile()
     compile_seconds = time.perf_counter() - start
     if bar is not None:
         bar.start()

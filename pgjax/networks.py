@@ -21,26 +21,36 @@ from pgjax.distributions import Categorical, DiagGaussian
 ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu, "elu": nn.elu, "gelu": nn.gelu}
 
 
-def _orthogonal(gain: float):
-    """Flax's orthogonal initializer, run one QR per key when vmapped over seeds.
+# Orthogonal gains by layer role (Andrychowicz et al., 2021): a layer's role is the start of its
+# name, so `init_network` can find it in the parameter tree.
+GAINS = {"hidden": 2.0**0.5, "policy": 0.01, "value": 1.0}
 
-    Under `vmap` the QR decomposition becomes a batched LAPACK call that, on XLA:CPU with few
-    cores, can wait forever for a worker thread the rest of the program holds (seen on 2 cores:
-    `jit(vmap(train))` hung on its first call). A sequential vmap avoids the batched QR; it is
-    only used at initialisation, and it also compiles faster.
+
+def orthogonal(noise: jax.Array, gain: float) -> jax.Array:
+    """The orthogonal matrix of a Gaussian `noise` matrix `[rows, cols]` (Saxe et al., 2014),
+    times `gain`: Q of its QR decomposition, column signs fixed by diag(R) so Q is Haar-distributed.
+
+    Under `vmap` the QR runs once per matrix: the batched LAPACK call it would become can, on
+    XLA:CPU with few cores, wait forever for a worker thread the rest of the program holds
+    (seen on 2 cores: `jit(vmap(train))` hung on its first call).
     """
-    init = nn.initializers.orthogonal(gain)
 
-    def sequential(key, shape, dtype=jnp.float32):
-        return jax.custom_batching.sequential_vmap(lambda k: init(k, shape, dtype))(key)
+    def one(noise):
+        transpose = noise.shape[0] < noise.shape[1]
+        q, r = jnp.linalg.qr(noise.T if transpose else noise)
+        q = q * jnp.sign(jnp.diagonal(r))
+        return gain * (q.T if transpose else q)
 
-    return sequential
+    return jax.custom_batching.sequential_vmap(one)(noise)
 
 
-def _dense(features: int, gain: float, name: str | None = None) -> nn.Dense:
+def _dense(features: int, role: str, name: str | None = None) -> nn.Dense:
+    gain = GAINS[role]
     return nn.Dense(
         features,
-        kernel_init=_orthogonal(gain),
+        kernel_init=lambda key, shape, dtype=jnp.float32: orthogonal(
+            jax.random.normal(key, shape, dtype), gain
+        ),
         bias_init=nn.initializers.zeros,
         name=name,
     )
@@ -54,8 +64,8 @@ class MLP(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        for size in self.hidden_sizes:
-            x = ACTIVATIONS[self.activation](_dense(size, jnp.sqrt(2.0))(x))
+        for i, size in enumerate(self.hidden_sizes):
+            x = ACTIVATIONS[self.activation](_dense(size, "hidden", f"hidden_{i}")(x))
         return x
 
 
@@ -68,7 +78,7 @@ class PolicyHead(nn.Module):
 
     @nn.compact
     def __call__(self, features: jax.Array):
-        out = _dense(self.action_dim, 0.01)(features)
+        out = _dense(self.action_dim, "policy", "policy")(features)
         if self.discrete:
             return Categorical(out)
         log_std = self.param("log_std", nn.initializers.zeros, (self.action_dim,))
@@ -94,7 +104,7 @@ class Critic(nn.Module):
     @nn.compact
     def __call__(self, features: jax.Array) -> jax.Array:
         hidden = MLP(self.hidden_sizes, self.activation)(features)
-        return _dense(1, 1.0)(hidden)[..., 0]
+        return _dense(1, "value", "value")(hidden)[..., 0]
 
 
 class ActorCritic(nn.Module):
@@ -115,7 +125,7 @@ class ActorCritic(nn.Module):
         if self.shared:
             self.torso = MLP(self.hidden_sizes, self.activation)
             self.policy_head = PolicyHead(self.action_dim, self.discrete)
-            self.value_head = _dense(1, 1.0)
+            self.value_head = _dense(1, "value")
         else:
             self.actor = Actor(self.action_dim, self.discrete, self.hidden_sizes, self.activation)
             self.critic = Critic(self.hidden_sizes, self.activation)
@@ -140,3 +150,27 @@ class ActorCritic(nn.Module):
         if self.shared:
             return self.policy_head(self.torso(features))
         return self.actor(features)
+
+
+def init_network(network: nn.Module, key: jax.Array, obs: jax.Array):
+    """The parameters `network.init(key, obs)` would make (orthogonal kernels with their role's
+    gain, zero biases and log σ), drawn from one Gaussian vector for the whole network.
+
+    Same distribution as flax's per-layer initialisers, other draws. Why: XLA:CPU compiles every
+    random draw of a distinct shape on its own (≈0.3 s each); one draw instead of one per layer
+    takes seconds off compiling a training program.
+    """
+    shapes = jax.eval_shape(network.init, key, obs)
+    leaves, treedef = jax.tree_util.tree_flatten_with_path(shapes)
+    kernels = [leaf.shape for path, leaf in leaves if path[-1].key == "kernel"]
+    noise = jax.random.normal(key, (sum(rows * cols for rows, cols in kernels),))
+    params, offset = [], 0
+    for path, leaf in leaves:
+        if path[-1].key != "kernel":
+            params.append(jnp.zeros(leaf.shape, leaf.dtype))
+            continue
+        rows, cols = leaf.shape
+        block = noise[offset : offset + rows * cols].reshape(rows, cols)
+        offset += rows * cols
+        params.append(orthogonal(block, GAINS[path[-2].key.split("_")[0]]))
+    return jax.tree_util.tree_unflatten(treedef, params)

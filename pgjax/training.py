@@ -13,7 +13,7 @@ import optax
 
 import pgjax
 from pgjax.envs import EnvSpec, env_spec, make_env
-from pgjax.networks import ActorCritic
+from pgjax.networks import ActorCritic, init_network
 from pgjax.rollout import EnvCarry
 
 ProgressFn = Callable[[int, dict], None]
@@ -59,7 +59,7 @@ def init_train_state(config, network, key: jax.Array, gamma, init_optimizer):
     )
     init_key, env_key, key = jax.random.split(key, 3)
     obs, env_state = env.reset(env_key)
-    params = network.init(init_key, obs)
+    params = init_network(network, init_key, obs)
     return env, TrainState(params, init_optimizer(params), EnvCarry(env_state, obs), key)
 
 
@@ -73,9 +73,14 @@ def learning_rate_schedule(learning_rate, num_gradient_steps: int, anneal: bool)
 def make_optimizer(
     schedule, max_grad_norm, kind: str = "adam", eps: float = 1e-5
 ) -> optax.GradientTransformation:
-    """Gradient clipping by global norm, then Adam or RMSprop; hyperparameters may be traced."""
+    """Gradient clipping by global norm, then Adam or RMSprop; hyperparameters may be traced.
+
+    The parameters are updated as one flat vector (`optax.flatten`): the same arithmetic, but a
+    few fused kernels instead of several per parameter array, which compiles faster on XLA:CPU.
+    """
     step = {"adam": optax.adam, "rmsprop": optax.rmsprop}[kind]
-    return optax.chain(optax.clip_by_global_norm(max_grad_norm), step(schedule, eps=eps))
+    clipped = optax.chain(optax.clip_by_global_norm(max_grad_norm), step(schedule, eps=eps))
+    return optax.flatten(clipped)
 
 
 class PolicyGradientBatch(NamedTuple):

@@ -1,4 +1,5 @@
-"""Shared pytest setup: makes `tests/reference.py` importable as `reference`."""
+"""Shared pytest setup: makes `tests/reference.py` importable as `reference`, and shows the CPU
+to JAX as two devices (before anything computes) so runs split across devices are tested."""
 
 from __future__ import annotations
 
@@ -7,6 +8,10 @@ import sys
 
 import numpy as np
 import pytest
+
+from pgjax.parallel import use_cpu_cores
+
+use_cpu_cores(2)
 
 _TESTS = str(pathlib.Path(__file__).resolve().parent)
 if _TESTS not in sys.path:

@@ -1,4 +1,5 @@
-"""PPO learns: CartPole-v1 and Pendulum-v1, several seeds in one vmapped program each."""
+"""PPO learns: CartPole-v1 and Pendulum-v1, several seeds in one vmapped program each (split
+across the CPU devices conftest.py sets up, as the CLI would)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 from pgjax.algorithms.ppo import PPOConfig, make_train
 from pgjax.envs import observation_moments
 from pgjax.evaluation import evaluate_seeds
+from pgjax.parallel import across_devices
 
 pytestmark = pytest.mark.learning
 
@@ -16,7 +18,7 @@ pytestmark = pytest.mark.learning
 def train_and_evaluate(config: PPOConfig, num_seeds: int, episodes: int = 16) -> np.ndarray:
     """Final deterministic-policy returns, `[num_seeds, episodes]`."""
     keys = jax.random.split(jax.random.key(0), num_seeds)
-    state, _ = jax.jit(jax.vmap(make_train(config)))(keys)
+    state, _ = across_devices(make_train(config), num_seeds)(keys)
     moments = observation_moments(state.env.env_state)
     return np.asarray(evaluate_seeds(config, state.params, moments, jax.random.key(1), episodes))
 
@@ -40,3 +42,15 @@ def test_ppo_learns_pendulum():
     returns = train_and_evaluate(PPOConfig.for_env("Pendulum-v1"), num_seeds=3)
     per_seed = returns.mean(axis=1)
     assert (per_seed > -400).all(), per_seed
+
+
+def test_ppo_solves_acrobot():
+    # Acrobot-v1 gives -1 per step until the tip swings above the bar, for at most 500 steps: a
+    # random policy scores about -500 and Gymnasium counts -100 as solved (gymnax-blines' PPO
+    # checkpoint scores -80). The preset's 5e5 steps reach -75 to -87 per seed (deterministic
+    # policy, 4 seeds measured); a PPO that learns slowly sits at -100 to -200 there. We ask
+    # the mean over 2 seeds to beat -100 and every seed -110.
+    returns = train_and_evaluate(PPOConfig.for_env("Acrobot-v1"), num_seeds=2)
+    per_seed = returns.mean(axis=1)
+    assert per_seed.mean() >= -100, per_seed
+    assert per_seed.min() >= -110, per_seed

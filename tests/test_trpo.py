@@ -12,6 +12,7 @@ import pytest
 import pgjax
 from pgjax.algorithms import trpo
 from pgjax.evaluation import evaluate_seeds
+from pgjax.parallel import across_devices
 from pgjax.training import make_network
 
 KEY = jax.random.key(0, impl="rbg")  # compiles faster than threefry (see test_reinforce.py)
@@ -132,7 +133,7 @@ def test_trpo_solves_cartpole_and_every_accepted_step_keeps_the_kl_bound():
     # Three seeds at the preset's δ and one with a tiny δ, in one vmapped program.
     config = trpo.Config.for_env("CartPole-v1", total_steps=120_000)
     max_kl = np.array([config.max_kl] * 3 + [1e-6], np.float32)
-    train = jax.jit(jax.vmap(trpo.make_train(config)))
+    train = across_devices(trpo.make_train(config), len(max_kl))
     keys = jax.random.split(KEY, len(max_kl))
     state, metrics = train(keys, {"max_kl": max_kl})
     kl, accepted = np.asarray(metrics["kl"]), np.asarray(metrics["accepted"])
