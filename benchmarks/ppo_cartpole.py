@@ -23,9 +23,10 @@ from benchmarks.common import (
     result,
     time_compile_and_run,
 )
-from pgjax.algorithms.ppo import PPOConfig, make_train
-from pgjax.envs import make_env
 from pgjax.parallel import across_devices, use_cpu_cores
+
+# pgjax.envs and pgjax.algorithms import gymnax, which starts JAX's backend: they are imported
+# inside the functions, so `main` can call `use_cpu_cores` first.
 
 NAME = "ppo_cartpole"
 
@@ -33,6 +34,8 @@ NAME = "ppo_cartpole"
 def random_rollout(env_id: str, num_envs: int, num_steps: int):
     """The raw env-stepping ceiling: uniformly random actions through the same wrapped,
     vectorised environment the training loop uses, `lax.scan` over steps."""
+    from pgjax.envs import make_env
+
     env = make_env(env_id, num_envs)
 
     def rollout(key):
@@ -51,6 +54,8 @@ def random_rollout(env_id: str, num_envs: int, num_steps: int):
 
 
 def run(quick: bool = False, out_dir: Path | None = None) -> dict:
+    from pgjax.algorithms.ppo import PPOConfig, make_train
+
     config = PPOConfig.for_env("CartPole-v1")
     if quick:
         config = dataclasses.replace(config, total_steps=65_536)

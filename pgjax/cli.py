@@ -72,17 +72,18 @@ def _train_parser(algorithm: str) -> argparse.ArgumentParser:
 
 
 def train(algorithm: str, argv: list[str]) -> int:
+    from pgjax.parallel import across_devices, use_cpu_cores
+
+    use_cpu_cores()  # first: seeds are split across the cores when JAX runs on the CPU
     import jax
     import numpy as np
 
     from pgjax import runs
     from pgjax.envs import observation_moments
-    from pgjax.parallel import across_devices, use_cpu_cores
     from pgjax.progress import ProgressBar
 
     module = algorithms.get(algorithm)
     args = _train_parser(algorithm).parse_args(argv)
-    use_cpu_cores()  # seeds split across the cores when JAX runs on the CPU
     fields = {f.name for f in dataclasses.fields(module.Config)}
     overrides = {k: v for k, v in vars(args).items() if k in fields and v is not None}
     overrides.pop("env_id", None)

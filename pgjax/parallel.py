@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Callable, Sequence
 
 import jax
@@ -29,8 +30,9 @@ def use_cpu_cores(num_devices: int | None = None) -> int:
     `across_devices` can run training runs in parallel on them. Nothing changes for GPUs or
     TPUs, which stay the default devices.
 
-    The CPU backend reads this once, when JAX first computes something; after that the call
-    changes nothing and returns the number of CPU devices JAX already has.
+    The CPU backend reads this once, when it starts: call it first thing, before anything
+    computes (importing gymnax does: some of its environments build arrays at import). Called
+    too late it warns, changes nothing, and returns the number of CPU devices JAX already has.
 
     Returns:
       the number of CPU devices JAX has (or will have).
@@ -43,7 +45,15 @@ def use_cpu_cores(num_devices: int | None = None) -> int:
     try:
         jax.config.update("jax_num_cpu_devices", num_devices)
     except RuntimeError:  # the backend already started
-        return len(jax.devices("cpu"))
+        have = len(jax.devices("cpu"))
+        if have != num_devices:
+            warnings.warn(
+                f"use_cpu_cores({num_devices}): JAX's CPU backend already started with {have} "
+                "device(s), so that stays. Call use_cpu_cores() before anything computes "
+                "(before importing gymnax or pgjax.envs).",
+                stacklevel=2,
+            )
+        return have
     return num_devices
 
 
