@@ -1,5 +1,5 @@
-"""PPO learns: CartPole-v1 and Pendulum-v1, several seeds in one vmapped program each (split
-across the CPU devices conftest.py sets up, as the CLI would)."""
+"""PPO learns CartPole-v1, Pendulum-v1, Acrobot-v1 and MountainCarContinuous-v0: several seeds
+in one vmapped program each, split across the CPU devices conftest.py sets up (as the CLI)."""
 
 from __future__ import annotations
 
@@ -54,3 +54,13 @@ def test_ppo_solves_acrobot():
     per_seed = returns.mean(axis=1)
     assert per_seed.mean() >= -100, per_seed
     assert per_seed.min() >= -110, per_seed
+
+
+def test_ppo_solves_mountain_car_continuous():
+    # MountainCarContinuous-v0 pays +100 for reaching the flag minus 0.1·a² per step; Gymnasium
+    # counts 90 as solved. Uniformly random actions score about -33, and a policy that never
+    # finds the flag scores at most 0 (it pays for its actions and never gets the +100). The
+    # preset reaches 93.7 and 93.8 on these 2 seeds (deterministic policy).
+    returns = train_and_evaluate(PPOConfig.for_env("MountainCarContinuous-v0"), num_seeds=2)
+    per_seed = returns.mean(axis=1)
+    assert per_seed.min() >= 90, per_seed
