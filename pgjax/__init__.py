@@ -1,6 +1,6 @@
 """pgjax: pure, jittable policy-gradient kernels and on-device training loops in JAX.
 
-`import pgjax` loads only the kernels (jax, chex, numpy). Environments, networks, training
+`import pgjax` loads only the kernels (jax, numpy). Environments, networks, training
 loops, plotting and the CLI live in submodules (`pgjax.envs`, `pgjax.networks`,
 `pgjax.algorithms`, `pgjax.cli`) that import gymnax / flax / optax / matplotlib when used.
 """

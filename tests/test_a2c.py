@@ -10,6 +10,7 @@ import pytest
 
 import pgjax
 from pgjax.algorithms import a2c
+from pgjax.parallel import across_devices
 from pgjax.training import PolicyGradientBatch, actor_critic_loss, make_network
 
 KEY = jax.random.key(0, impl="rbg")  # compiles faster than threefry (see test_reinforce.py)
@@ -79,13 +80,13 @@ def test_invalid_configs_are_rejected_before_compiling(overrides, message):
 def test_a2c_solves_cartpole():
     # The preset: 8 envs × 5 steps, 5-step returns, RMSprop, one gradient step per rollout.
     config = a2c.Config.for_env("CartPole-v1")
-    train = jax.jit(jax.vmap(a2c.make_train(config)))
-    _, metrics = train(jax.random.split(KEY, 3))
+    train = across_devices(a2c.make_train(config), 8)
+    _, metrics = train(jax.random.split(KEY, 8))
     returns = np.asarray(metrics["episode_return"])
-    # Episodes end in ~1 update in 12 at the end; the mean over the last 10% of the updates
-    # averages ~40 episodes per seed (updates with none are NaN).
+    # The stochastic training policy's mean return over the last 10% of the updates (~40
+    # episodes per seed; updates in which none ended are NaN). Measured over 32 seeds: 500 on
+    # every seed; with the learning rate at 1e-9, 21.6 to 23.3 (random play). CartPole-v1 is
+    # solved at 475; these thresholds leave room for another CPU's trajectories.
     final = np.nanmean(returns[:, -returns.shape[1] // 10 :], axis=1)
-    # Solved is 475 (Gymnasium); the training policy is stochastic, so 450 on average and 350
-    # of every seed (measured: 500, 500, 500). A broken update stays near random's ~22.
-    assert final.mean() >= 450, final
-    assert final.min() >= 350, final
+    assert np.median(final) >= 450, final
+    assert (final >= 300).sum() >= 7, final

@@ -23,44 +23,45 @@ def train_and_evaluate(config: PPOConfig, num_seeds: int, episodes: int = 16) ->
     return np.asarray(evaluate_seeds(config, state.params, moments, jax.random.key(1), episodes))
 
 
-def test_ppo_solves_cartpole_within_500k_steps_on_4_seeds():
-    # CartPole-v1 counts as solved at an average return of 475 (Gymnasium's reward threshold).
-    # A uniformly random policy scores ~22, and a PPO with a sign error or broken advantages
-    # does not get near 475 in 5e5 steps; the classic configuration reaches 500 on every seed.
-    returns = train_and_evaluate(PPOConfig.for_env("CartPole-v1"), num_seeds=4)
-    per_seed = returns.mean(axis=1)
-    assert per_seed.mean() >= 475, per_seed
+# Thresholds: each test states the distribution of its statistic measured over 32 seeds (one
+# vmapped program, 2-core AMD EPYC, jax 0.10.2) for the preset and for the same run with the
+# learning rate at 1e-9 (a broken learner). XLA:CPU's float results differ between CPU models,
+# so another CPU draws other trajectories from the same distributions: the assertions ask for
+# "k of n seeds" and medians with margins that the correct runs clear by far and the broken
+# ones cannot reach.
+
+
+def test_ppo_solves_cartpole_within_500k_steps():
+    # CartPole-v1 is solved at 475 (Gymnasium). Measured, deterministic policy, 16 episodes:
+    # 32/32 seeds at 500. Learning rate 1e-9: median 53, max 427 (an untrained argmax policy
+    # can balance a while), 0/32 at 475.
+    per_seed = train_and_evaluate(PPOConfig.for_env("CartPole-v1"), num_seeds=8).mean(axis=1)
+    assert (per_seed >= 475).sum() >= 7, per_seed
 
 
 def test_ppo_learns_pendulum():
-    # Pendulum-v1 returns are in [-1600, 0]; a random or untrained policy scores about -1200
-    # (Gymnasium docs; our seeds start near -1100), and a policy that swings the pendulum up
-    # and holds it scores about -150 to -200 (rl-baselines3-zoo reports PPO at about -200 after
-    # 1e5 steps with gSDE; CleanRL's continuous PPO reaches similar values at ~1e6 steps). With
-    # 3e5 steps we require every seed's mean to beat -400: far above anything that fails to
-    # swing up (such policies score below -700), with margin for seed noise.
-    returns = train_and_evaluate(PPOConfig.for_env("Pendulum-v1"), num_seeds=3)
-    per_seed = returns.mean(axis=1)
-    assert (per_seed > -400).all(), per_seed
+    # Pendulum-v1 returns lie in [-1600, 0]; swinging up and holding scores about -150 to -200.
+    # Measured at the preset's 3e5 steps: median -191, min -311 over 32 seeds. Learning rate
+    # 1e-9: median -1235, max -1062.
+    per_seed = train_and_evaluate(PPOConfig.for_env("Pendulum-v1"), num_seeds=8).mean(axis=1)
+    assert np.median(per_seed) >= -300, per_seed
+    assert (per_seed >= -500).sum() >= 7, per_seed
 
 
 def test_ppo_solves_acrobot():
-    # Acrobot-v1 gives -1 per step until the tip swings above the bar, for at most 500 steps: a
-    # random policy scores about -500 and Gymnasium counts -100 as solved (gymnax-blines' PPO
-    # checkpoint scores -80). The preset's 5e5 steps reach -75 to -87 per seed (deterministic
-    # policy, 4 seeds measured); a PPO that learns slowly sits at -100 to -200 there. We ask
-    # the mean over 2 seeds to beat -100 and every seed -110.
-    returns = train_and_evaluate(PPOConfig.for_env("Acrobot-v1"), num_seeds=2)
-    per_seed = returns.mean(axis=1)
-    assert per_seed.mean() >= -100, per_seed
-    assert per_seed.min() >= -110, per_seed
+    # Acrobot-v1: -1 per step until the tip swings above the bar, at most 500 steps; -100 counts
+    # as solved. Measured at the preset's 5e5 steps: median -81.5, min -93.2 over 32 seeds.
+    # Learning rate 1e-9: -500 on 31 of 32 seeds, the best -106.
+    per_seed = train_and_evaluate(PPOConfig.for_env("Acrobot-v1"), num_seeds=8).mean(axis=1)
+    assert np.median(per_seed) >= -100, per_seed
+    assert (per_seed >= -120).sum() >= 7, per_seed
 
 
 def test_ppo_solves_mountain_car_continuous():
-    # MountainCarContinuous-v0 pays +100 for reaching the flag minus 0.1·a² per step; Gymnasium
-    # counts 90 as solved. Uniformly random actions score about -33, and a policy that never
-    # finds the flag scores at most 0 (it pays for its actions and never gets the +100). The
-    # preset reaches 93.7 and 93.8 on these 2 seeds (deterministic policy).
-    returns = train_and_evaluate(PPOConfig.for_env("MountainCarContinuous-v0"), num_seeds=2)
-    per_seed = returns.mean(axis=1)
-    assert per_seed.min() >= 90, per_seed
+    # MountainCarContinuous-v0 pays +100 at the flag minus 0.1·a² per step; 90 counts as
+    # solved, and a policy that never reaches the flag scores at most 0. Measured at the
+    # preset's 1e6 steps: 32/32 seeds between 93.7 and 93.9. Learning rate 1e-9: 32/32 seeds
+    # within 0.001 of 0 (never reaches the flag).
+    config = PPOConfig.for_env("MountainCarContinuous-v0")
+    per_seed = train_and_evaluate(config, num_seeds=4).mean(axis=1)
+    assert (per_seed >= 90).sum() >= 3, per_seed

@@ -13,6 +13,7 @@ import pytest
 
 from pgjax.algorithms import reinforce
 from pgjax.envs import make_env
+from pgjax.parallel import across_devices
 from pgjax.rollout import collect_episodes, episode_metrics, first_episode_mask
 from pgjax.training import make_network
 
@@ -95,10 +96,10 @@ def test_invalid_configs_are_rejected_before_compiling(overrides, message):
 
 
 # ------------------------------------------------------------------------------------------
-# Learning: 3 seeds vmapped in one compiled program per baseline
+# Learning: 8 seeds vmapped in one compiled program per baseline, split across the devices
 # ------------------------------------------------------------------------------------------
 
-SEEDS = 3
+SEEDS = 8
 
 
 @functools.cache
@@ -108,8 +109,7 @@ def train_cartpole(baseline: str, updates: int) -> np.ndarray:
     config = reinforce.Config.for_env(
         "CartPole-v1", baseline=baseline, total_steps=updates * config.steps_per_update
     )
-    train = jax.jit(jax.vmap(reinforce.make_train(config)))
-    _, metrics = train(jax.random.split(KEY, SEEDS))
+    _, metrics = across_devices(reinforce.make_train(config), SEEDS)(jax.random.split(KEY, SEEDS))
     return np.asarray(metrics["episode_return"])
 
 
@@ -117,19 +117,19 @@ def train_cartpole(baseline: str, updates: int) -> np.ndarray:
 def test_reinforce_with_a_learned_baseline_solves_cartpole():
     returns = train_cartpole("value", updates=100)  # 800 episodes per seed
     final = returns[:, -10:].mean(1)  # the last 80 episodes of each seed
-    # CartPole-v1 counts as solved at 475 (Gymnasium); these are returns of the *stochastic*
-    # training policy, which still explores, so ask 450 on average and 350 of every seed
-    # (measured: 494, 470, 484). A broken gradient stays near the random policy's ~22.
-    assert final.mean() >= 450, final
-    assert final.min() >= 350, final
+    # Returns of the stochastic training policy, which still explores. Measured over 32 seeds:
+    # median 477, 10th percentile 425, min 376; with the learning rate at 1e-9, 19.5 to 24.8.
+    assert np.median(final) >= 350, final
+    assert (final >= 200).sum() >= 7, final
 
 
 @pytest.mark.learning
 def test_reinforce_without_a_baseline_learns_cartpole():
     returns = train_cartpole("none", updates=50)  # 400 episodes per seed
     final = returns[:, -10:].mean(1)
-    # Learning at all: several times the random policy's ~22 (measured: 432, 154, 270). That
-    # it learns *more slowly* than with a baseline is not robust at a budget this small with
-    # Adam (which rescales the gradient; at 100 updates both reach ~450), so it is shown where
-    # it is measured directly, as gradient variance: benchmarks/baseline_variance.py.
-    assert final.min() >= 100, final
+    # Learning at all. Measured over 32 seeds: median 374, min 168; with the learning rate at
+    # 1e-9, 19.9 to 24.2. That it learns *more slowly* than with a baseline is not robust at a
+    # budget this small with Adam (which rescales the gradient), so it is shown where it is
+    # measured directly, as gradient variance: benchmarks/baseline_variance.py.
+    assert np.median(final) >= 150, final
+    assert (final >= 80).sum() >= 7, final

@@ -130,39 +130,38 @@ def test_invalid_configs_are_rejected_before_compiling():
 
 @pytest.mark.learning
 def test_trpo_solves_cartpole_and_every_accepted_step_keeps_the_kl_bound():
-    # Three seeds at the preset's δ and one with a tiny δ, in one vmapped program.
+    # 8 seeds at the preset's δ and 2 with a tiny δ, in one vmapped program.
     config = trpo.Config.for_env("CartPole-v1", total_steps=120_000)
-    max_kl = np.array([config.max_kl] * 3 + [1e-6], np.float32)
+    max_kl = np.array([config.max_kl] * 8 + [1e-6] * 2, np.float32)
     train = across_devices(trpo.make_train(config), len(max_kl))
-    keys = jax.random.split(KEY, len(max_kl))
-    state, metrics = train(keys, {"max_kl": max_kl})
+    state, metrics = train(jax.random.split(KEY, len(max_kl)), {"max_kl": max_kl})
     kl, accepted = np.asarray(metrics["kl"]), np.asarray(metrics["accepted"])
     # The constraint, on the KL logged for every update (rejected updates log 0).
     assert (kl <= max_kl[:, None] * (1 + 1e-5)).all(), (kl / max_kl[:, None]).max(1)
-    assert (kl[accepted] > 0).all() and accepted[:3].mean() > 0.9
-    returns = np.asarray(metrics["episode_return"])
-    # A tiny trust region barely moves the policy: it stays near the random policy's ~22.
-    assert np.nanmean(returns[3, -5:]) < 50
-    # Solved is 475 (Gymnasium), for the deterministic policy on 20 fresh episodes per seed:
-    # ask 450 on average and 350 of every seed (measured: 500, 500, 500; at 100k steps one
-    # seed was still at 377). Random scores ~10-20 here.
-    params = jax.tree.map(lambda x: x[:3], state.params)
+    assert (kl[accepted] > 0).all() and accepted[:8].mean() > 0.9
+    # The stochastic training policy's returns over the last 5 updates. Measured over 32 seeds:
+    # at the preset's δ, median 474, min 281; at δ = 1e-6, 23 to 27 (it barely moves).
+    training = np.nanmean(np.asarray(metrics["episode_return"])[:, -5:], axis=1)
+    assert (training[8:] < 50).all(), training
+    assert np.median(training[:8]) >= 300, training
+    assert (training[:8] >= 150).sum() >= 7, training
+    # The deterministic policy on 20 fresh episodes per seed. Measured over 32 seeds: median
+    # 500, min 372. (At δ = 1e-6 it still scores 220 to 384: an argmax over a barely trained
+    # policy balances a while, which is why the training returns above are the sharper test.)
+    params = jax.tree.map(lambda x: x[:8], state.params)
     final = np.asarray(evaluate_seeds(config, params, None, KEY, num_episodes=20)).mean(1)
-    assert final.mean() >= 450, final
-    assert final.min() >= 350, final
+    assert np.median(final) >= 350, final
 
 
 @pytest.mark.learning
 def test_trpo_learns_pendulum():
     config = trpo.Config.for_env("Pendulum-v1", total_steps=100_000)
-    train = jax.jit(jax.vmap(trpo.make_train(config)))
-    keys = jax.random.split(KEY, 3)
-    _, metrics = train(keys)
+    _, metrics = across_devices(trpo.make_train(config), 8)(jax.random.split(KEY, 8))
     assert (np.asarray(metrics["kl"]) <= config.max_kl * (1 + 1e-5)).all()
-    # The training policy's returns over the last 5 updates (~50 episodes per seed).
+    # The training policy's returns over the last 5 updates (~50 episodes per seed). A policy
+    # that swings the pendulum up and holds it scores about -150 to -250. Measured over 32
+    # seeds: median -242, 10th percentile -305, min -536; with δ = 1e-7 (no learning), -1345
+    # to -1131.
     final = np.nanmean(np.asarray(metrics["episode_return"])[:, -5:], axis=1)
-    # A random or untrained policy scores about -1200 to -1500 on Pendulum-v1; one that swings
-    # the pendulum up and holds it, about -150 to -250. Learning: better than -400 on average
-    # and -600 for every seed (measured: -273, -215, -282; stochastic policy).
-    assert final.mean() >= -400, final
-    assert final.min() >= -600, final
+    assert np.median(final) >= -400, final
+    assert (final >= -700).sum() >= 6, final
