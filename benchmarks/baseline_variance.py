@@ -7,7 +7,7 @@ REINFORCE gradient unbiased, E[∇ log π(a|s) · b(s)] = 0, but can reduce its 
 and that b = V(s) turns the return into an advantage. This measures it. For a fixed policy
 snapshot (the random initialisation, and one partly trained by REINFORCE with a learned
 baseline), M independent batches of N complete episodes each are drawn
-(`pgjax.rollout.collect_episodes`, vmapped), and each batch gives one gradient estimate per
+(`pgjax.training.rollout.collect_episodes`, vmapped), and each batch gives one gradient estimate per
 estimator, all from the same episodes:
 
     ĝ = (1/N) Σ_episodes Σ_t ∇_θ log π_θ(a_t|s_t) · Â_t          (actor parameters only)
@@ -46,9 +46,10 @@ from jax.flatten_util import ravel_pytree
 import pgjax
 from benchmarks.common import markdown_table, result
 from pgjax.algorithms import reinforce
-from pgjax.envs import make_env
-from pgjax.rollout import collect_episodes, trajectory_gae
-from pgjax.training import gradient_step, make_network
+from pgjax.envs import env_spec, make_env
+from pgjax.training.on_policy import make_network
+from pgjax.training.optimizers import gradient_step
+from pgjax.training.rollout import collect_episodes, trajectory_gae
 
 NAME = "baseline_variance"
 ENV_ID = "CartPole-v1"
@@ -80,10 +81,10 @@ QUICK = Settings(num_batches=60, chunk=20, train_updates=10, value_episodes=64, 
 
 
 def make_experiment(settings: Settings):
-    config = reinforce.Config.for_env(
+    config = reinforce.REINFORCEConfig.for_env(
         ENV_ID, num_envs=settings.episodes_per_batch, learning_rate=3e-3
     )
-    network, spec = make_network(config)
+    network, spec = make_network(config), env_spec(ENV_ID)
     gamma, horizon = config.gamma, config.num_steps
     env = make_env(ENV_ID, settings.episodes_per_batch)
     value_env = make_env(ENV_ID, settings.value_episodes)

@@ -23,7 +23,7 @@ from benchmarks.common import (
     result,
     time_compile_and_run,
 )
-from pgjax.parallel import across_devices, use_cpu_cores
+from pgjax.training.parallel import across_devices, use_cpu_cores
 
 # pgjax.envs and pgjax.algorithms import gymnax, which starts JAX's backend: they are imported
 # inside the functions, so `main` can call `use_cpu_cores` first.

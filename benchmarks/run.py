@@ -38,7 +38,14 @@ import time
 import traceback
 from pathlib import Path
 
-BENCHMARKS = ("kernels", "ppo_cartpole", "scaling", "sb3_cartpole", "baseline_variance")
+BENCHMARKS = (
+    "kernels",
+    "ppo_cartpole",
+    "driver_overhead",
+    "scaling",
+    "sb3_cartpole",
+    "baseline_variance",
+)
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
 README = HERE.parent / "README.md"
@@ -185,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.path.insert(0, str(HERE.parent))
 
     from benchmarks.common import device_label, machine_info, write_json
-    from pgjax.parallel import use_cpu_cores
+    from pgjax.training.parallel import use_cpu_cores
 
     use_cpu_cores()  # on a CPU, one JAX device per core, as the CLI runs seeds
     info = machine_info()

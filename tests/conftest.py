@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from pgjax.parallel import use_cpu_cores
+from pgjax.training.parallel import use_cpu_cores
 
 use_cpu_cores(2)
 

@@ -15,7 +15,11 @@ from __future__ import annotations
 
 import math
 
+import jax.numpy as jnp
 import numpy as np
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 # --------------------------------------------------------------------------------------------
 # Helpers
@@ -497,3 +501,38 @@ def random_coefficient(rng: np.random.Generator, kind: str, shape, low=0.0, high
     if kind == "full":
         return rng.uniform(low, high, size=shape)
     raise ValueError(kind)
+
+
+# --------------------------------------------------------------------------------------------
+# Loss-kernel test data: `[*B, L]` = 4 sequences of 6 tokens
+# --------------------------------------------------------------------------------------------
+
+PROPERTY = settings(max_examples=30, deadline=None, derandomize=True)
+TOL = {"rtol": 1e-5, "atol": 1e-6}
+SHAPE = (4, 6)
+
+
+def f32(x):
+    return jnp.asarray(x, jnp.float32)
+
+
+def random_mask(rng, shape, kind):
+    """None, a random mask with a fully masked row, or an all-False mask."""
+    if kind == "none":
+        return None
+    if kind == "all_masked":
+        return np.zeros(shape, bool)
+    mask = rng.random(shape) < 0.6
+    mask[0] = False  # a sequence with no valid token
+    mask[1, 0] = True
+    return mask
+
+
+def jmask(mask):
+    return None if mask is None else jnp.asarray(mask)
+
+
+float_arrays = hnp.arrays(
+    np.float64, SHAPE, elements=st.floats(-3.0, 3.0, allow_nan=False, width=32)
+)
+mask_arrays = hnp.arrays(np.bool_, SHAPE)

@@ -17,124 +17,89 @@ update. The actor and critic share a torso with `shared_network=True`.
 from __future__ import annotations
 
 import dataclasses
-from functools import partial
 from typing import ClassVar
 
 import jax
 
 import pgjax
-from pgjax.config import OnPolicyConfig
-from pgjax.rollout import collect_rollout, episode_metrics, trajectory_gae
-from pgjax.training import (
-    PolicyGradientBatch,
-    ProgressFn,
-    TrainState,
-    actor_critic_loss,
-    actor_critic_update,
-    init_train_state,
-    learning_rate_schedule,
-    make_network,
-    make_optimizer,
-    run_updates,
-)
+from pgjax.training import on_policy
+from pgjax.training.algorithm import Algorithm
+from pgjax.training.config import hyperparameter, static
+from pgjax.training.optimizers import gradient_step, steps_taken
+from pgjax.training.rollout import collect_rollout, episode_metrics, trajectory_gae
+from pgjax.training.types import OnPolicyState, PolicyGradientBatch
 
 
 @dataclasses.dataclass(frozen=True)
-class A2CConfig(OnPolicyConfig):
+class A2CConfig(on_policy.OnPolicyConfig):
     """A2C settings; the defaults are those of OpenAI Baselines / Stable-Baselines3."""
 
-    num_envs: int = 8
-    num_steps: int = 5
-    learning_rate: float = 7e-4
-    anneal_learning_rate: bool = False
-    optimizer: str = "rmsprop"  # or "adam"
-    advantage_estimator: str = "n_step"  # or "gae"
-    n_step: int = 5
-    gae_lambda: float = 1.0
-    value_coef: float = 0.5
-    entropy_coef: float = 0.0
-    normalize_advantages: bool = False
+    num_envs: int = static(8, "environments stepped in parallel per seed", at_least=1)
+    num_steps: int = static(5, "rollout length per environment per update", at_least=1)
+    optimizer: str = static("rmsprop", "optimiser", choices=("adam", "rmsprop"))
+    anneal_learning_rate: bool = static(False, "anneal the learning rate linearly to 0")
+    advantage_estimator: str = static("n_step", "advantages", choices=("n_step", "gae"))
+    n_step: int = static(5, "steps before bootstrapping (n_step estimator)", at_least=1)
+    normalize_advantages: bool = static(False, "standardise advantages per rollout")
+    learning_rate: float = hyperparameter(7e-4, "learning rate", above=0)
+    gae_lambda: float = hyperparameter(1.0, "GAE λ (gae estimator)", at_least=0, at_most=1)
+    value_coef: float = hyperparameter(0.5, "value loss coefficient", at_least=0)
+    entropy_coef: float = hyperparameter(0.0, "entropy bonus coefficient", at_least=0)
 
-    HYPERPARAMETERS: ClassVar[tuple[str, ...]] = (
-        *OnPolicyConfig.HYPERPARAMETERS,
-        "gae_lambda",
-        "value_coef",
-        "entropy_coef",
-    )
-    UNIT_INTERVAL: ClassVar[tuple[str, ...]] = ("gamma", "gae_lambda")
     PRESETS: ClassVar[dict[str, dict]] = {
         "CartPole-v1": {"total_steps": 200_000, "learning_rate": 2.5e-3},
     }
 
-    def validate(self) -> None:
-        super().validate()
-        if self.optimizer not in ("rmsprop", "adam"):
-            raise ValueError(f"optimizer must be 'rmsprop' or 'adam', got {self.optimizer!r}.")
-        if self.advantage_estimator not in ("n_step", "gae"):
-            raise ValueError(
-                f"advantage_estimator must be 'n_step' or 'gae', got {self.advantage_estimator!r}."
-            )
-        if self.n_step < 1:
-            raise ValueError(f"n_step must be >= 1, got {self.n_step}.")
-        for name in ("value_coef", "entropy_coef"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}.")
+
+def advantages_and_targets(config: A2CConfig, hp, trajectory):
+    """(Â, V̂), each `[T, N]`: GAE(λ), or n-step returns minus V(s)."""
+    if config.advantage_estimator == "gae":
+        return trajectory_gae(trajectory, hp["gamma"], hp["gae_lambda"])
+    targets = pgjax.n_step_returns(
+        trajectory.reward,
+        trajectory.next_value,
+        trajectory.terminated,
+        trajectory.truncated,
+        hp["gamma"],
+        config.n_step,
+    )
+    return targets - trajectory.value, targets
 
 
-Config = A2CConfig
+def update(config: A2CConfig, state: OnPolicyState) -> tuple[OnPolicyState, dict]:
+    hp = state.hyperparams
+    run = on_policy.setup(config, hp)
+    rollout_key, key = jax.random.split(state.key)
+    env, trajectory = collect_rollout(
+        run.env, run.network, state.params, state.env, rollout_key, config.num_steps
+    )
+    advantages, targets = advantages_and_targets(config, hp, trajectory)
+    if config.normalize_advantages:
+        advantages = pgjax.normalize_advantages(advantages)
+    batch = PolicyGradientBatch(trajectory.obs, trajectory.action, advantages, targets, None)
 
-
-def make_train(config: A2CConfig, progress: ProgressFn | None = None):
-    """Returns `train(key, hyperparams=None) -> (TrainState, metrics)`.
-
-    `metrics` holds `[num_updates]` arrays: episode_return / episode_length (mean over the
-    episodes that ended in the update, NaN if none did), episodes, loss, policy_loss,
-    value_loss, entropy, learning_rate.
-    """
-    config.validate()
-    network, _ = make_network(config)
-
-    def train(key: jax.Array, hyperparams: dict | None = None):
-        hp = config.resolve(hyperparams)
-        schedule = learning_rate_schedule(
-            hp["learning_rate"], config.num_updates, config.anneal_learning_rate
-        )
-        optimizer = make_optimizer(schedule, hp["max_grad_norm"], config.optimizer)
-        env, state = init_train_state(config, network, key, hp["gamma"], optimizer.init)
-        loss_fn = partial(
-            actor_critic_loss,
-            network,
-            value_coef=hp["value_coef"],
-            entropy_coef=hp["entropy_coef"],
+    def loss(params, batch):
+        return on_policy.actor_critic_loss(
+            run.network, params, batch, hp["value_coef"], hp["entropy_coef"]
         )
 
-        def advantages_and_targets(trajectory):
-            if config.advantage_estimator == "gae":
-                return trajectory_gae(trajectory, hp["gamma"], hp["gae_lambda"])
-            targets = pgjax.n_step_returns(
-                trajectory.reward,
-                trajectory.next_value,
-                trajectory.terminated,
-                trajectory.truncated,
-                hp["gamma"],
-                config.n_step,
-            )
-            return targets - trajectory.value, targets
+    params, opt_state, loss_metrics = gradient_step(
+        loss, run.optimizer, state.params, state.opt_state, batch
+    )
+    metrics = {
+        **episode_metrics(trajectory),
+        **loss_metrics,
+        "learning_rate": run.schedule(steps_taken(state.opt_state)),
+    }
+    return OnPolicyState(params, opt_state, env, key, hp), metrics
 
-        def update_step(state: TrainState, update):
-            rollout_key, key = jax.random.split(state.key)
-            env_carry, trajectory = collect_rollout(
-                env, network, state.params, state.env, rollout_key, config.num_steps
-            )
-            advantages, targets = advantages_and_targets(trajectory)
-            if config.normalize_advantages:
-                advantages = pgjax.normalize_advantages(advantages)
-            batch = PolicyGradientBatch(
-                trajectory.obs, trajectory.action, advantages, targets, None
-            )
-            metrics = {**episode_metrics(trajectory), "learning_rate": schedule(update)}
-            return actor_critic_update(loss_fn, optimizer, state, batch, env_carry, key, metrics)
 
-        return run_updates(update_step, state, config.num_updates, progress)
-
-    return train
+A2C = Algorithm(
+    "a2c",
+    A2CConfig,
+    on_policy.init,
+    update,
+    on_policy.act,
+    "n-step or GAE advantages, one RMSprop/Adam step per rollout (Mnih et al., 2016)",
+)
+make_train = A2C.make_train

@@ -1,14 +1,11 @@
 """Proximal policy optimisation (Schulman et al., 2017, https://arxiv.org/abs/1707.06347).
 
-    for each update:
-        collect T steps in N environments with π_old             (rollout)
-        Â, V̂ ← GAE(r, V_old, V_old(s'), terminated, truncated)   (advantages)
-        for each epoch, for each shuffled minibatch:
-            L = clipped surrogate(π_θ/π_old, Â) + c_v · value loss + c_H · entropy loss
-            θ ← Adam(θ, ∇L)                                        (update)
-
-`make_train(config)(key, hyperparams)` runs all of it on the device; `jax.vmap` over keys
-trains many seeds, over a dict of hyperparameter arrays a grid.
+for each update:
+    collect T steps in N environments with π_old             (rollout)
+    Â, V̂ ← GAE(r, V_old, V_old(s'), terminated, truncated)   (advantages)
+    for each epoch, for each shuffled minibatch:
+        L = clipped surrogate(π_θ/π_old, Â) + c_v · value loss + c_H · entropy loss
+        θ ← Adam(θ, ∇L)                                        (update)
 """
 
 from __future__ import annotations
@@ -19,19 +16,12 @@ from typing import ClassVar, NamedTuple
 import jax
 
 import pgjax
-from pgjax.config import OnPolicyConfig
-from pgjax.rollout import collect_rollout, episode_metrics, trajectory_gae
-from pgjax.training import (
-    ProgressFn,
-    TrainState,
-    gradient_step,
-    init_train_state,
-    learning_rate_schedule,
-    make_network,
-    make_optimizer,
-    run_epochs,
-    run_updates,
-)
+from pgjax.training import on_policy
+from pgjax.training.algorithm import Algorithm
+from pgjax.training.config import ConfigError, hyperparameter, static
+from pgjax.training.optimizers import gradient_step, run_epochs, steps_taken
+from pgjax.training.rollout import collect_rollout, episode_metrics, trajectory_gae
+from pgjax.training.types import OnPolicyState
 
 _MINATAR = {
     "total_steps": 10_000_000,
@@ -46,26 +36,18 @@ _MINATAR = {
 
 
 @dataclasses.dataclass(frozen=True)
-class PPOConfig(OnPolicyConfig):
+class PPOConfig(on_policy.OnPolicyConfig):
     """PPO settings; the defaults are the classic CartPole configuration."""
 
-    num_epochs: int = 4
-    num_minibatches: int = 4
-    gae_lambda: float = 0.95
-    clip_eps: float = 0.2
-    entropy_coef: float = 0.01
-    value_coef: float = 0.5
-    clip_value: bool = True
-    normalize_advantages: bool = True
+    num_epochs: int = static(4, "passes over each rollout", at_least=1)
+    num_minibatches: int = static(4, "minibatches per epoch", at_least=1)
+    clip_value: bool = static(True, "clip the value loss around the old values")
+    normalize_advantages: bool = static(True, "standardise advantages per minibatch")
+    gae_lambda: float = hyperparameter(0.95, "GAE λ", at_least=0, at_most=1)
+    clip_eps: float = hyperparameter(0.2, "clip ε of the ratio (and of the value)", at_least=0)
+    entropy_coef: float = hyperparameter(0.01, "entropy bonus coefficient", at_least=0)
+    value_coef: float = hyperparameter(0.5, "value loss coefficient", at_least=0)
 
-    HYPERPARAMETERS: ClassVar[tuple[str, ...]] = (
-        *OnPolicyConfig.HYPERPARAMETERS,
-        "gae_lambda",
-        "clip_eps",
-        "entropy_coef",
-        "value_coef",
-    )
-    UNIT_INTERVAL: ClassVar[tuple[str, ...]] = ("gamma", "gae_lambda")
     PRESETS: ClassVar[dict[str, dict]] = {
         "CartPole-v1": {},
         # Short rollouts (many updates) as in gymnax-blines' Acrobot PPO; ≈ -80 at 5e5 steps.
@@ -104,22 +86,19 @@ class PPOConfig(OnPolicyConfig):
         "SpaceInvaders-MinAtar": _MINATAR,
     }
 
-    def validate(self) -> None:
-        super().validate()
-        if self.num_epochs < 1 or self.num_minibatches < 1:
-            raise ValueError("num_epochs and num_minibatches must be >= 1.")
+    @property
+    def gradient_steps_per_update(self) -> int:
+        return self.num_epochs * self.num_minibatches
+
+    def check(self) -> None:
+        super().check()
         if self.steps_per_update % self.num_minibatches:
-            raise ValueError(
+            raise ConfigError(
                 f"The batch of num_envs × num_steps = {self.steps_per_update} transitions does "
                 f"not split into num_minibatches={self.num_minibatches} equal minibatches: "
-                f"choose num_minibatches dividing {self.steps_per_update}."
+                f"choose num_minibatches dividing {self.steps_per_update}.",
+                "num_minibatches",
             )
-        for name in ("clip_eps", "entropy_coef", "value_coef"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}.")
-
-
-Config = PPOConfig
 
 
 class Batch(NamedTuple):
@@ -133,91 +112,83 @@ class Batch(NamedTuple):
     targets: jax.Array
 
 
-def make_train(config: PPOConfig, progress: ProgressFn | None = None):
-    """Returns `train(key, hyperparams=None) -> (TrainState, metrics)`.
+def loss(config: PPOConfig, network, hp, params, batch: Batch):
+    """The clipped surrogate, the (clipped) value loss and the entropy bonus on a minibatch."""
+    distribution, values = network.apply(params, batch.obs)
+    log_probs = distribution.log_prob(batch.action)
+    advantages = batch.advantages
+    if config.normalize_advantages:
+        advantages = pgjax.normalize_advantages(advantages)
+    policy_loss = pgjax.ppo_clip_loss(
+        log_probs, batch.log_prob, advantages, clip_eps=hp["clip_eps"]
+    )
+    value_loss = pgjax.value_loss(
+        values,
+        batch.targets,
+        old_values=batch.value if config.clip_value else None,
+        clip_eps=hp["clip_eps"] if config.clip_value else None,
+    )
+    entropy = distribution.entropy()
+    total = (
+        policy_loss
+        + hp["value_coef"] * value_loss
+        + hp["entropy_coef"] * pgjax.entropy_loss(entropy)
+    )
+    return total, {
+        "loss": total,
+        "policy_loss": policy_loss,
+        "value_loss": value_loss,
+        "entropy": entropy.mean(),
+        "approx_kl": pgjax.approx_kl(log_probs, batch.log_prob),
+        "clip_fraction": pgjax.clip_fraction(log_probs, batch.log_prob, clip_eps=hp["clip_eps"]),
+    }
 
-    `metrics` is a dict of `[num_updates]` arrays: episode_return / episode_length (mean over
-    episodes that ended in the update, NaN if none did), episodes, losses, entropy, approx_kl,
-    clip_fraction, learning_rate. `progress(update, metrics)` is called on the host after every
-    update when given (e.g. a progress bar); library calls leave it off.
-    """
-    config.validate()
-    network, _ = make_network(config)
-    num_gradient_steps = config.num_updates * config.num_epochs * config.num_minibatches
 
-    def train(key: jax.Array, hyperparams: dict | None = None):
-        hp = config.resolve(hyperparams)
-        schedule = learning_rate_schedule(
-            hp["learning_rate"], num_gradient_steps, config.anneal_learning_rate
+def update(config: PPOConfig, state: OnPolicyState) -> tuple[OnPolicyState, dict]:
+    hp = state.hyperparams
+    run = on_policy.setup(config, hp)
+    rollout_key, epoch_key, key = jax.random.split(state.key, 3)
+    env, trajectory = collect_rollout(
+        run.env, run.network, state.params, state.env, rollout_key, config.num_steps
+    )
+    advantages, targets = trajectory_gae(trajectory, hp["gamma"], hp["gae_lambda"])
+    batch = Batch(
+        trajectory.obs,
+        trajectory.action,
+        trajectory.log_prob,
+        trajectory.value,
+        advantages,
+        targets,
+    )
+
+    def minibatch_step(carry, minibatch):
+        params, opt_state, metrics = gradient_step(
+            lambda p, b: loss(config, run.network, hp, p, b), run.optimizer, *carry, minibatch
         )
-        optimizer = make_optimizer(schedule, hp["max_grad_norm"])
-        env, state = init_train_state(config, network, key, hp["gamma"], optimizer.init)
+        return (params, opt_state), metrics
 
-        def loss_fn(params, batch):
-            distribution, values = network.apply(params, batch.obs)
-            log_probs = distribution.log_prob(batch.action)
-            advantages = batch.advantages
-            if config.normalize_advantages:
-                advantages = pgjax.normalize_advantages(advantages)
-            policy_loss = pgjax.ppo_clip_loss(
-                log_probs, batch.log_prob, advantages, clip_eps=hp["clip_eps"]
-            )
-            value_loss = pgjax.value_loss(
-                values,
-                batch.targets,
-                old_values=batch.value if config.clip_value else None,
-                clip_eps=hp["clip_eps"] if config.clip_value else None,
-            )
-            entropy = distribution.entropy()
-            loss = (
-                policy_loss
-                + hp["value_coef"] * value_loss
-                + hp["entropy_coef"] * pgjax.entropy_loss(entropy)
-            )
-            return loss, {
-                "loss": loss,
-                "policy_loss": policy_loss,
-                "value_loss": value_loss,
-                "entropy": entropy.mean(),
-                "approx_kl": pgjax.approx_kl(log_probs, batch.log_prob),
-                "clip_fraction": pgjax.clip_fraction(
-                    log_probs, batch.log_prob, clip_eps=hp["clip_eps"]
-                ),
-            }
+    (params, opt_state), loss_metrics = run_epochs(
+        epoch_key,
+        (state.params, state.opt_state),
+        batch,
+        config.num_epochs,
+        config.num_minibatches,
+        minibatch_step,
+    )
+    metrics = {
+        **episode_metrics(trajectory),
+        **loss_metrics,
+        "learning_rate": run.schedule(steps_taken(state.opt_state)),
+    }
+    return OnPolicyState(params, opt_state, env, key, hp), metrics
 
-        def minibatch_step(train_state, batch):
-            params, opt_state, metrics = gradient_step(loss_fn, optimizer, *train_state, batch)
-            return (params, opt_state), metrics
 
-        def update_step(state: TrainState, update):
-            rollout_key, epoch_key, key = jax.random.split(state.key, 3)
-            env_carry, trajectory = collect_rollout(
-                env, network, state.params, state.env, rollout_key, config.num_steps
-            )
-            advantages, targets = trajectory_gae(trajectory, hp["gamma"], hp["gae_lambda"])
-            batch = Batch(
-                trajectory.obs,
-                trajectory.action,
-                trajectory.log_prob,
-                trajectory.value,
-                advantages,
-                targets,
-            )
-            (params, opt_state), loss_metrics = run_epochs(
-                epoch_key,
-                (state.params, state.opt_state),
-                batch,
-                config.num_epochs,
-                config.num_minibatches,
-                minibatch_step,
-            )
-            metrics = {
-                **episode_metrics(trajectory),
-                **loss_metrics,
-                "learning_rate": schedule(update * config.num_epochs * config.num_minibatches),
-            }
-            return TrainState(params, opt_state, env_carry, key), metrics
-
-        return run_updates(update_step, state, config.num_updates, progress)
-
-    return train
+PPO = Algorithm(
+    "ppo",
+    PPOConfig,
+    on_policy.init,
+    update,
+    on_policy.act,
+    "clipped surrogate, GAE, epochs × minibatches (Schulman et al., 2017)",
+)
+make_train = PPO.make_train

@@ -29,77 +29,57 @@ a learned V_φ(s_t) regressed on G_t. V_φ is only fitted for `"value"`.
 from __future__ import annotations
 
 import dataclasses
-from functools import partial
 from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
 
 import pgjax
-from pgjax.config import OnPolicyConfig
 from pgjax.envs import env_spec
-from pgjax.rollout import collect_episodes, episode_metrics
-from pgjax.training import (
-    PolicyGradientBatch,
-    ProgressFn,
-    TrainState,
-    actor_critic_loss,
-    actor_critic_update,
-    init_train_state,
-    learning_rate_schedule,
-    make_network,
-    make_optimizer,
-    run_updates,
-)
+from pgjax.training import on_policy
+from pgjax.training.algorithm import Algorithm
+from pgjax.training.config import ConfigError, hyperparameter, static
+from pgjax.training.optimizers import gradient_step, steps_taken
+from pgjax.training.rollout import collect_episodes, episode_metrics
+from pgjax.training.types import OnPolicyState, PolicyGradientBatch
 
 BASELINES = ("none", "batch_mean", "leave_one_out", "value")
 
 
 @dataclasses.dataclass(frozen=True)
-class REINFORCEConfig(OnPolicyConfig):
+class REINFORCEConfig(on_policy.OnPolicyConfig):
     """REINFORCE settings. `num_envs` is the number of episodes per update and `num_steps` the
     episode buffer H (at least the environment's time limit); `total_steps` counts buffer
     steps, H·N per update, whether or not an episode was still running."""
 
-    num_envs: int = 8
-    num_steps: int = 500
-    baseline: str = "value"
-    learning_rate: float = 3e-3
-    anneal_learning_rate: bool = False
-    max_grad_norm: float = 1.0
-    value_coef: float = 0.5
-    entropy_coef: float = 0.0
+    num_envs: int = static(8, "episodes per update", at_least=1)
+    num_steps: int = static(500, "episode buffer H, at least the time limit", at_least=1)
+    baseline: str = static("value", "baseline b(s_t)", choices=BASELINES)
+    anneal_learning_rate: bool = static(False, "anneal the learning rate linearly to 0")
+    learning_rate: float = hyperparameter(3e-3, "learning rate", above=0)
+    max_grad_norm: float = hyperparameter(1.0, "gradient clipping (global norm)", above=0)
+    value_coef: float = hyperparameter(0.5, "value loss coefficient (learned baseline)", at_least=0)
+    entropy_coef: float = hyperparameter(0.0, "entropy bonus coefficient", at_least=0)
 
-    HYPERPARAMETERS: ClassVar[tuple[str, ...]] = (
-        *OnPolicyConfig.HYPERPARAMETERS,
-        "value_coef",
-        "entropy_coef",
-    )
     PRESETS: ClassVar[dict[str, dict]] = {
         "CartPole-v1": {"total_steps": 400_000},
     }
 
-    def validate(self) -> None:
-        super().validate()
-        if self.baseline not in BASELINES:
-            raise ValueError(f"baseline must be one of {BASELINES}, got {self.baseline!r}.")
+    def check(self) -> None:
+        super().check()
         limit = env_spec(self.env_id).max_episode_steps
         if self.num_steps < limit:
-            raise ValueError(
+            raise ConfigError(
                 f"num_steps={self.num_steps} is shorter than {self.env_id}'s time limit of "
-                f"{limit} steps, so episodes could be cut: set num_steps >= {limit}."
+                f"{limit} steps, so episodes could be cut: set num_steps >= {limit}.",
+                "num_steps",
             )
         if self.normalize_observations or self.scale_rewards:
-            raise ValueError(
+            raise ConfigError(
                 "REINFORCE resets the environments every update, which would restart the "
-                "running statistics: set normalize_observations and scale_rewards to false."
+                "running statistics: set normalize_observations and scale_rewards to false.",
+                "normalize_observations" if self.normalize_observations else "scale_rewards",
             )
-        for name in ("value_coef", "entropy_coef"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}.")
-
-
-Config = REINFORCEConfig
 
 
 def baseline_values(kind: str, returns: jax.Array, values: jax.Array, mask: jax.Array):
@@ -125,44 +105,43 @@ def episode_returns(trajectory, gamma, bootstrap: bool) -> jax.Array:
     )
 
 
-def make_train(config: REINFORCEConfig, progress: ProgressFn | None = None):
-    """Returns `train(key, hyperparams=None) -> (TrainState, metrics)`.
-
-    `metrics` holds `[num_updates]` arrays: episode_return / episode_length (the update's N
-    episodes), episodes, loss, policy_loss, value_loss (learned baseline only), entropy,
-    learning_rate.
-    """
-    config.validate()
-    network, _ = make_network(config)
+def update(config: REINFORCEConfig, state: OnPolicyState) -> tuple[OnPolicyState, dict]:
+    hp = state.hyperparams
+    run = on_policy.setup(config, hp)
     learned = config.baseline == "value"
+    episode_key, key = jax.random.split(state.key)
+    env, trajectory, mask = collect_episodes(
+        run.env, run.network, state.params, episode_key, config.num_steps
+    )
+    returns = episode_returns(trajectory, hp["gamma"], bootstrap=learned)
+    baseline = baseline_values(config.baseline, returns, trajectory.value, mask)
+    batch = PolicyGradientBatch(
+        trajectory.obs, trajectory.action, returns - baseline, returns, mask
+    )
 
-    def train(key: jax.Array, hyperparams: dict | None = None):
-        hp = config.resolve(hyperparams)
-        schedule = learning_rate_schedule(
-            hp["learning_rate"], config.num_updates, config.anneal_learning_rate
+    def loss(params, batch):
+        value_coef = hp["value_coef"] if learned else None
+        return on_policy.actor_critic_loss(
+            run.network, params, batch, value_coef, hp["entropy_coef"]
         )
-        optimizer = make_optimizer(schedule, hp["max_grad_norm"])
-        env, state = init_train_state(config, network, key, hp["gamma"], optimizer.init)
-        loss_fn = partial(
-            actor_critic_loss,
-            network,
-            value_coef=hp["value_coef"] if learned else None,
-            entropy_coef=hp["entropy_coef"],
-        )
 
-        def update_step(state: TrainState, update):
-            episode_key, key = jax.random.split(state.key)
-            env_carry, trajectory, mask = collect_episodes(
-                env, network, state.params, episode_key, config.num_steps
-            )
-            returns = episode_returns(trajectory, hp["gamma"], bootstrap=learned)
-            baseline = baseline_values(config.baseline, returns, trajectory.value, mask)
-            batch = PolicyGradientBatch(
-                trajectory.obs, trajectory.action, returns - baseline, returns, mask
-            )
-            metrics = {**episode_metrics(trajectory, mask), "learning_rate": schedule(update)}
-            return actor_critic_update(loss_fn, optimizer, state, batch, env_carry, key, metrics)
+    params, opt_state, loss_metrics = gradient_step(
+        loss, run.optimizer, state.params, state.opt_state, batch
+    )
+    metrics = {
+        **episode_metrics(trajectory, mask),
+        **loss_metrics,
+        "learning_rate": run.schedule(steps_taken(state.opt_state)),
+    }
+    return OnPolicyState(params, opt_state, env, key, hp), metrics
 
-        return run_updates(update_step, state, config.num_updates, progress)
 
-    return train
+REINFORCE = Algorithm(
+    "reinforce",
+    REINFORCEConfig,
+    on_policy.init,
+    update,
+    on_policy.act,
+    "whole-episode Monte-Carlo returns with a choice of baseline (Williams, 1992)",
+)
+make_train = REINFORCE.make_train

@@ -28,51 +28,37 @@ from typing import ClassVar, NamedTuple
 import jax
 
 import pgjax
-from pgjax.config import OnPolicyConfig
-from pgjax.rollout import collect_rollout, episode_metrics, trajectory_gae
-from pgjax.training import (
-    ProgressFn,
-    TrainState,
-    gradient_step,
-    init_train_state,
-    learning_rate_schedule,
-    make_network,
-    make_optimizer,
-    run_epochs,
-    run_updates,
-)
+from pgjax.training import on_policy
+from pgjax.training.algorithm import Algorithm
+from pgjax.training.config import ConfigError, hyperparameter, static
+from pgjax.training.optimizers import gradient_step, run_epochs, steps_taken
+from pgjax.training.rollout import collect_rollout, episode_metrics, trajectory_gae
+from pgjax.training.types import OnPolicyState
 
 
 @dataclasses.dataclass(frozen=True)
-class TRPOConfig(OnPolicyConfig):
+class TRPOConfig(on_policy.OnPolicyConfig):
     """TRPO settings. `learning_rate` and `max_grad_norm` are the critic's (Adam); the actor's
     step size is set by `max_kl`, δ."""
 
-    num_envs: int = 8
-    num_steps: int = 256
-    learning_rate: float = 1e-3
-    anneal_learning_rate: bool = False
-    max_grad_norm: float = 1.0
-    gae_lambda: float = 0.97
-    max_kl: float = 0.01
-    cg_iterations: int = 10
-    cg_damping: float = 0.1
-    fisher_subsample: int = 5  # Fisher-vector products on every k-th step (as OpenAI Baselines)
-    backtrack_coef: float = 0.8
-    max_backtracks: int = 10
-    value_epochs: int = 5
-    value_minibatches: int = 4
-    normalize_advantages: bool = True
-
-    HYPERPARAMETERS: ClassVar[tuple[str, ...]] = (
-        *OnPolicyConfig.HYPERPARAMETERS,
-        "gae_lambda",
-        "max_kl",
-        "cg_damping",
-        "backtrack_coef",
+    num_envs: int = static(8, "environments stepped in parallel per seed", at_least=1)
+    num_steps: int = static(256, "rollout length per environment per update", at_least=1)
+    anneal_learning_rate: bool = static(False, "anneal the critic's learning rate to 0")
+    cg_iterations: int = static(10, "conjugate-gradient iterations", at_least=1)
+    fisher_subsample: int = static(
+        5, "Fisher-vector products on every k-th step (as OpenAI Baselines)", at_least=1
     )
-    POSITIVE: ClassVar[tuple[str, ...]] = ("learning_rate", "max_grad_norm", "max_kl")
-    UNIT_INTERVAL: ClassVar[tuple[str, ...]] = ("gamma", "gae_lambda")
+    max_backtracks: int = static(10, "line-search steps", at_least=1)
+    value_epochs: int = static(5, "critic passes over each rollout", at_least=1)
+    value_minibatches: int = static(4, "critic minibatches per pass", at_least=1)
+    normalize_advantages: bool = static(True, "standardise advantages per rollout")
+    learning_rate: float = hyperparameter(1e-3, "critic learning rate", above=0)
+    max_grad_norm: float = hyperparameter(1.0, "critic gradient clipping", above=0)
+    gae_lambda: float = hyperparameter(0.97, "GAE λ", at_least=0, at_most=1)
+    max_kl: float = hyperparameter(0.01, "trust region δ on the mean KL", above=0)
+    cg_damping: float = hyperparameter(0.1, "Fisher damping", at_least=0)
+    backtrack_coef: float = hyperparameter(0.8, "line-search shrink factor", above=0, below=1)
+
     PRESETS: ClassVar[dict[str, dict]] = {
         "CartPole-v1": {"total_steps": 200_000, "max_kl": 0.02},
         "Pendulum-v1": {
@@ -87,32 +73,24 @@ class TRPOConfig(OnPolicyConfig):
         },
     }
 
-    def validate(self) -> None:
-        super().validate()
+    @property
+    def gradient_steps_per_update(self) -> int:
+        return self.value_epochs * self.value_minibatches
+
+    def check(self) -> None:
+        super().check()
         if self.shared_network:
-            raise ValueError(
+            raise ConfigError(
                 "TRPO steps the actor by natural gradient and regresses the critic separately: "
-                "set shared_network to false."
+                "set shared_network to false.",
+                "shared_network",
             )
-        for name in (
-            "cg_iterations",
-            "fisher_subsample",
-            "max_backtracks",
-            "value_epochs",
-            "value_minibatches",
-        ):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
         if self.steps_per_update % self.value_minibatches:
-            raise ValueError(
+            raise ConfigError(
                 f"The batch of num_envs × num_steps = {self.steps_per_update} transitions does "
-                f"not split into value_minibatches={self.value_minibatches} equal minibatches."
+                f"not split into value_minibatches={self.value_minibatches} equal minibatches.",
+                "value_minibatches",
             )
-        if self.cg_damping < 0 or not 0 < self.backtrack_coef < 1:
-            raise ValueError("cg_damping must be >= 0 and backtrack_coef in (0, 1).")
-
-
-Config = TRPOConfig
 
 
 class CriticBatch(NamedTuple):
@@ -120,93 +98,86 @@ class CriticBatch(NamedTuple):
     targets: jax.Array
 
 
-def make_train(config: TRPOConfig, progress: ProgressFn | None = None):
-    """Returns `train(key, hyperparams=None) -> (TrainState, metrics)`.
+def init(config: TRPOConfig, key: jax.Array, hyperparams: dict | None = None) -> OnPolicyState:
+    """As every on-policy algorithm, but Adam optimises the critic subtree only."""
+    return on_policy.init(config, key, hyperparams, lambda params: params["params"]["critic"])
 
-    `metrics` holds `[num_updates]` arrays: episode_return / episode_length / episodes as in
-    PPO, policy_loss (the surrogate loss after the step), value_loss, entropy, learning_rate
-    (the critic's), and the natural-gradient step's kl, improvement, step_fraction, accepted.
-    `TrainState.opt_state` is the critic's Adam state.
-    """
-    config.validate()
-    network, _ = make_network(config)
-    num_critic_steps = config.num_updates * config.value_epochs * config.value_minibatches
+
+def update(config: TRPOConfig, state: OnPolicyState) -> tuple[OnPolicyState, dict]:
+    hp = state.hyperparams
+    run = on_policy.setup(config, hp)
 
     def policy(actor, obs):
-        return network.apply({"params": {"actor": actor}}, obs, method="policy")
-
-    def value(critic, obs):
-        return network.apply({"params": {"critic": critic}}, obs, method="value")
+        return run.network.apply({"params": {"actor": actor}}, obs, method="policy")
 
     def critic_loss(critic, batch: CriticBatch):
-        loss = pgjax.value_loss(value(critic, batch.obs), batch.targets)
+        values = run.network.apply({"params": {"critic": critic}}, batch.obs, method="value")
+        loss = pgjax.value_loss(values, batch.targets)
         return loss, {"value_loss": loss}
 
-    def train(key: jax.Array, hyperparams: dict | None = None):
-        hp = config.resolve(hyperparams)
-        schedule = learning_rate_schedule(
-            hp["learning_rate"], num_critic_steps, config.anneal_learning_rate
-        )
-        optimizer = make_optimizer(schedule, hp["max_grad_norm"])
-        env, state = init_train_state(
-            config, network, key, hp["gamma"], lambda p: optimizer.init(p["params"]["critic"])
-        )
+    rollout_key, critic_key, key = jax.random.split(state.key, 3)
+    env, trajectory = collect_rollout(
+        run.env, run.network, state.params, state.env, rollout_key, config.num_steps
+    )
+    advantages, targets = trajectory_gae(trajectory, hp["gamma"], hp["gae_lambda"])
+    if config.normalize_advantages:
+        advantages = pgjax.normalize_advantages(advantages)
+    actor, critic = state.params["params"]["actor"], state.params["params"]["critic"]
 
-        def critic_step(carry, batch: CriticBatch):
-            critic, opt_state, metrics = gradient_step(critic_loss, optimizer, *carry, batch)
-            return (critic, opt_state), metrics
+    def surrogate(new_actor):
+        log_probs = policy(new_actor, trajectory.obs).log_prob(trajectory.action)
+        return -pgjax.surrogate_loss(log_probs, trajectory.log_prob, advantages)
 
-        def update_step(state: TrainState, update):
-            rollout_key, critic_key, key = jax.random.split(state.key, 3)
-            env_carry, trajectory = collect_rollout(
-                env, network, state.params, state.env, rollout_key, config.num_steps
-            )
-            advantages, targets = trajectory_gae(trajectory, hp["gamma"], hp["gae_lambda"])
-            if config.normalize_advantages:
-                advantages = pgjax.normalize_advantages(advantages)
-            actor, critic = state.params["params"]["actor"], state.params["params"]["critic"]
+    def mean_kl(obs):  # new actor ↦ mean KL(π_old ‖ π_new) over the states `obs`
+        old_policy = jax.lax.stop_gradient(policy(actor, obs))
+        return lambda new_actor: old_policy.kl(policy(new_actor, obs)).mean()
 
-            def surrogate(new_actor):
-                log_probs = policy(new_actor, trajectory.obs).log_prob(trajectory.action)
-                return -pgjax.surrogate_loss(log_probs, trajectory.log_prob, advantages)
+    actor, step = pgjax.natural_gradient_step(
+        actor,
+        surrogate,
+        mean_kl(trajectory.obs),
+        hp["max_kl"],
+        fisher_kl_fn=mean_kl(trajectory.obs[:: config.fisher_subsample]),
+        cg_iterations=config.cg_iterations,
+        cg_damping=hp["cg_damping"],
+        backtrack_coef=hp["backtrack_coef"],
+        max_backtracks=config.max_backtracks,
+    )
 
-            def mean_kl(obs):  # new actor ↦ mean KL(π_old ‖ π_new) over the states `obs`
-                old_policy = jax.lax.stop_gradient(policy(actor, obs))
-                return lambda new_actor: old_policy.kl(policy(new_actor, obs)).mean()
+    def critic_step(carry, batch: CriticBatch):
+        critic, opt_state, metrics = gradient_step(critic_loss, run.optimizer, *carry, batch)
+        return (critic, opt_state), metrics
 
-            actor, step = pgjax.natural_gradient_step(
-                actor,
-                surrogate,
-                mean_kl(trajectory.obs),
-                hp["max_kl"],
-                fisher_kl_fn=mean_kl(trajectory.obs[:: config.fisher_subsample]),
-                cg_iterations=config.cg_iterations,
-                cg_damping=hp["cg_damping"],
-                backtrack_coef=hp["backtrack_coef"],
-                max_backtracks=config.max_backtracks,
-            )
-            (critic, opt_state), critic_metrics = run_epochs(
-                critic_key,
-                (critic, state.opt_state),
-                CriticBatch(trajectory.obs, targets),
-                config.value_epochs,
-                config.value_minibatches,
-                critic_step,
-            )
-            new_policy = policy(actor, trajectory.obs)
-            metrics = {
-                **episode_metrics(trajectory),
-                **critic_metrics,
-                "policy_loss": pgjax.surrogate_loss(
-                    new_policy.log_prob(trajectory.action), trajectory.log_prob, advantages
-                ),
-                "entropy": new_policy.entropy().mean(),
-                "learning_rate": schedule(update * config.value_epochs * config.value_minibatches),
-                **step._asdict(),
-            }
-            params = {"params": {"actor": actor, "critic": critic}}
-            return TrainState(params, opt_state, env_carry, key), metrics
+    (critic, opt_state), critic_metrics = run_epochs(
+        critic_key,
+        (critic, state.opt_state),
+        CriticBatch(trajectory.obs, targets),
+        config.value_epochs,
+        config.value_minibatches,
+        critic_step,
+    )
+    new_policy = policy(actor, trajectory.obs)
+    policy_loss = pgjax.surrogate_loss(
+        new_policy.log_prob(trajectory.action), trajectory.log_prob, advantages
+    )
+    metrics = {
+        **episode_metrics(trajectory),
+        **critic_metrics,
+        "policy_loss": policy_loss,
+        "entropy": new_policy.entropy().mean(),
+        "learning_rate": run.schedule(steps_taken(state.opt_state)),
+        **step._asdict(),
+    }
+    params = {"params": {"actor": actor, "critic": critic}}
+    return OnPolicyState(params, opt_state, env, key, hp), metrics
 
-        return run_updates(update_step, state, config.num_updates, progress)
 
-    return train
+TRPO = Algorithm(
+    "trpo",
+    TRPOConfig,
+    init,
+    update,
+    on_policy.act,
+    "natural gradient with CG and a KL line search, Adam critic (Schulman et al., 2015)",
+)
+make_train = TRPO.make_train

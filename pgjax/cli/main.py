@@ -1,0 +1,327 @@
+"""Command line: `pgjax train`, `pgjax resume`, `pgjax evaluate`.
+
+    pgjax train ppo                                    # CartPole-v1, its default config
+    pgjax train ppo --env CartPole-v1 --seeds 4 --total-steps 500000 --out runs/cartpole
+    pgjax train ppo --env Pendulum-v1 --learning-rate 3e-4 --hidden-sizes 128,128
+    pgjax resume runs/cartpole                         # after Ctrl-C: continues, same numbers
+    pgjax evaluate runs/cartpole --episodes 100
+
+Every field of the algorithm's config is an option (`--num-envs`, `--clip-eps`, …); the
+environment's preset fills the ones not given. `pgjax train ppo --help` lists them. Every
+option is checked before anything compiles; a user error prints one line and exits with 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+EXIT_USAGE = 2  # a user error: bad option, unusable path, invalid run directory
+EXIT_DIVERGED = 1
+EXIT_INTERRUPTED = 130
+
+
+class UsageError(Exception):
+    """A user error: printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line instead of argparse's usage block
+        raise UsageError(f"{self.prog}: {message} (see --help)")
+
+
+def _parse_bool(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _parse_sizes(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(s) for s in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated ints, got {text!r}") from None
+
+
+def _option(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _config_options(parser: argparse.ArgumentParser, config_class) -> None:
+    parsers = {int: int, float: float, bool: _parse_bool, str: str, tuple: _parse_sizes}
+    group = parser.add_argument_group(f"{config_class.__name__} fields")
+    for field in dataclasses.fields(config_class):
+        if field.name == "env_id":
+            continue
+        meta = field.metadata
+        kind = "hyperparameter" if meta.get("traced") else "static"
+        choices = f"; one of {', '.join(meta['choices'])}" if meta.get("choices") else ""
+        group.add_argument(
+            _option(field.name),
+            dest=field.name,
+            type=parsers[type(field.default)],
+            default=None,
+            metavar=type(field.default).__name__.upper(),
+            help=f"{meta.get('doc', '')} ({kind}{choices}; default: the preset, else "
+            f"{field.default})",
+        )
+
+
+def _train_parser(name: str) -> argparse.ArgumentParser:
+    from pgjax import algorithms
+
+    algorithm = algorithms.get(name)
+    parser = _Parser(
+        prog=f"pgjax train {name}",
+        description=f"Train {name.upper()} ({algorithm.summary}) on a gymnax environment, "
+        "several seeds at once.",
+    )
+    parser.add_argument("--env", dest="env_id", default="CartPole-v1", help="gymnax env id")
+    parser.add_argument("--seeds", type=int, default=1, help="seeds trained in parallel")
+    parser.add_argument("--seed", type=int, default=0, help="first seed")
+    parser.add_argument("--out", type=Path, default=None, help="run directory")
+    parser.add_argument("--overwrite", action="store_true", help="replace a run in --out")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--eval-episodes", type=int, default=10, help="evaluation episodes per seed at the end"
+    )
+    parser.add_argument(
+        "--target-return",
+        type=float,
+        default=None,
+        help="stop once the deterministic policy's mean evaluation return reaches this",
+    )
+    parser.add_argument(
+        "--chunk-updates", type=int, default=None, help="most updates per compiled chunk"
+    )
+    parser.add_argument(
+        "--checkpoint-every", type=int, default=20, help="chunks between checkpoints"
+    )
+    parser.add_argument(
+        "--keep-checkpoints", type=int, default=3, help="newest checkpoints to keep"
+    )
+    parser.add_argument(
+        "--no-tensorboard", action="store_true", help="no TensorBoard files (tensorboardX)"
+    )
+    _config_options(parser, algorithm.config_class)
+    return parser
+
+
+def _positive(name: str, value: int) -> None:
+    if value < 1:
+        raise UsageError(f"{name} must be >= 1, got {value}.")
+
+
+def _config_error(error, prog: str) -> UsageError:
+    """A config error, phrased with the option that sets the field."""
+    field = getattr(error, "field", None)
+    hint = f" (option {_option(field)})" if field and field != "env_id" else ""
+    return UsageError(f"{prog}: {error}{hint}")
+
+
+def train(name: str, argv: list[str]) -> int:
+    from pgjax import algorithms
+    from pgjax.training import driver, rundir
+    from pgjax.training.config import ConfigError
+
+    algorithm = algorithms.get(name)
+    parser = _train_parser(name)
+    args = parser.parse_args(argv)
+    fields = {f.name for f in dataclasses.fields(algorithm.config_class)} - {"env_id"}
+    overrides = {k: v for k, v in vars(args).items() if k in fields and v is not None}
+    _positive("--seeds", args.seeds)
+    _positive("--eval-episodes", args.eval_episodes)
+    if args.seed < 0 or args.seed + args.seeds > 2**32:
+        raise UsageError(f"--seed must be in [0, 2**32 - --seeds], got {args.seed}.")
+    options = driver.RunOptions(
+        chunk_updates=args.chunk_updates,
+        checkpoint_every=args.checkpoint_every,
+        keep_checkpoints=args.keep_checkpoints,
+        target_return=args.target_return,
+        tensorboard=not args.no_tensorboard,
+    )
+    try:
+        config = algorithm.config_class.for_env(args.env_id, **overrides)
+        config.validate()
+        options.validate()
+    except ConfigError as error:
+        raise _config_error(error, parser.prog) from None
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    run_dir = rundir.prepare(
+        args.out or Path("runs") / f"{name}-{config.env_id}-{stamp}", args.overwrite
+    )
+    return _drive(
+        lambda progress: driver.run(
+            algorithm,
+            config,
+            seeds,
+            run_dir,
+            options=options,
+            overwrite=args.overwrite,
+            progress=progress,
+        ),
+        algorithm,
+        config,
+        seeds,
+        Path(run_dir),
+        args.no_progress,
+        args.eval_episodes,
+    )
+
+
+def resume(argv: list[str]) -> int:
+    from pgjax.training import driver
+
+    parser = _Parser(prog="pgjax resume", description="Continue an interrupted run.")
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--eval-episodes", type=int, default=10, help="episodes per seed")
+    args = parser.parse_args(argv)
+    _positive("--eval-episodes", args.eval_episodes)
+    algorithm, config, record = driver.read_run(args.run_dir)
+    return _drive(
+        lambda progress: driver.resume(args.run_dir, progress=progress),
+        algorithm,
+        config,
+        record["seeds"],
+        args.run_dir,
+        args.no_progress,
+        args.eval_episodes,
+    )
+
+
+def _drive(start, algorithm, config, seeds, run_dir, no_progress, eval_episodes) -> int:
+    """Runs `start(progress)` (the driver), then reports, plots and evaluates."""
+    import jax
+
+    from pgjax.cli import plots
+    from pgjax.cli.progress import ProgressBar
+    from pgjax.training import driver
+
+    total = config.num_updates * config.steps_per_update
+    print(
+        f"{algorithm.name.upper()} on {config.env_id}: {len(seeds)} seed(s) × {total:,} steps "
+        f"({config.num_updates} updates of {config.steps_per_update}) on "
+        f"{len(jax.devices())} {jax.devices()[0].platform.upper()} device(s) -> {run_dir}",
+        flush=True,
+    )
+    bar = None if no_progress else ProgressBar(config.steps_per_update, len(seeds), total)
+    try:
+        result = start(bar)
+    except driver.DivergenceError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_DIVERGED
+    finally:
+        if bar is not None:
+            bar.close()
+    steps = len(seeds) * config.steps_per_update * result.session_updates
+    rate = f"{steps / result.run_seconds:,.0f}" if result.run_seconds > 0 else "n/a"
+    print(
+        f"compile {result.compile_seconds:.1f} s, run {result.run_seconds:.1f} s, "
+        f"{rate} env steps/s; {result.status} after {result.updates} updates"
+    )
+    plots.learning_curve(run_dir, f"{algorithm.name.upper()} on {config.env_id}", len(seeds))
+    if plots.no_episode_finished(result.metrics):
+        print("note: no episode finished during training, so there are no training returns.")
+    if result.status == "interrupted":
+        print(f"interrupted: checkpoint written; continue with `pgjax resume {run_dir}`.")
+        return EXIT_INTERRUPTED
+    return _report_evaluation(algorithm, config, seeds, result.state, run_dir, eval_episodes)
+
+
+def _report_evaluation(
+    algorithm, config, seeds, state, run_dir, episodes, deterministic=True, seed=0
+) -> int:
+    import jax
+    import numpy as np
+
+    from pgjax.training import rundir
+    from pgjax.training.evaluation import evaluate_runs
+
+    returns = np.asarray(
+        evaluate_runs(algorithm, config, state, jax.random.key(seed), episodes, deterministic)
+    )
+    result = {
+        "episodes_per_seed": episodes,
+        "deterministic": deterministic,
+        "mean_return": float(returns.mean()),
+        "std_return": float(returns.std()),
+        "per_seed_mean_return": {
+            str(s): float(r.mean()) for s, r in zip(seeds, returns, strict=True)
+        },
+    }
+    rundir.write_json(Path(run_dir) / "evaluation.json", result)
+    per_seed = ", ".join(f"{r.mean():.1f}" for r in returns)
+    print(
+        f"evaluation ({episodes} episodes per seed, "
+        f"{'deterministic' if deterministic else 'stochastic'} policy): "
+        f"mean return {returns.mean():.1f} ± {returns.std():.1f}; per seed [{per_seed}]"
+    )
+    print(f"results: {run_dir}/ (config.json, metrics.csv, learning_curve.png, checkpoints/)")
+    return 0
+
+
+def evaluate(argv: list[str]) -> int:
+    parser = _Parser(
+        prog="pgjax evaluate", description="Reload a run's latest checkpoint and report returns."
+    )
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--episodes", type=int, default=100, help="episodes per seed")
+    parser.add_argument("--stochastic", action="store_true", help="sample actions (default: mode)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    _positive("--episodes", args.episodes)
+    from pgjax.training import driver
+
+    algorithm, config, record = driver.read_run(args.run_dir)
+    state, _ = driver.restore_state(algorithm, config, record, args.run_dir)
+    return _report_evaluation(
+        algorithm,
+        config,
+        record["seeds"],
+        state,
+        args.run_dir,
+        args.episodes,
+        not args.stochastic,
+        args.seed,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    from pgjax.training.parallel import use_cpu_cores
+
+    use_cpu_cores()  # first, before gymnax starts JAX: runs are split across the CPU's cores
+    from pgjax.training.config import ConfigError
+    from pgjax.training.rundir import RunDirectoryError
+
+    try:
+        if argv[:1] == ["train"] and len(argv) >= 2 and not argv[1].startswith("-"):
+            return train(argv[1], argv[2:])
+        if argv[:1] == ["resume"]:
+            return resume(argv[1:])
+        if argv[:1] == ["evaluate"]:
+            return evaluate(argv[1:])
+    except (UsageError, ConfigError, RunDirectoryError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    from pgjax.algorithms import REGISTRY
+
+    usage = (
+        f"usage: pgjax train {{{','.join(REGISTRY)}}} [options]\n"
+        "       pgjax resume RUN_DIR\n"
+        "       pgjax evaluate RUN_DIR [--episodes N]\n"
+        "Run `pgjax train ppo --help` for the options."
+    )
+    print(usage, file=sys.stderr)
+    return 0 if argv[:1] in (["-h"], ["--help"]) else EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""The kernels: small pure functions of arrays, time-major with any batch shape.
+
+Grouped by topic, re-exported here and from `pgjax` (`pgjax.gae`, `pgjax.ppo_clip_loss`, ...):
+
+* `returns`: TD errors, discounted, n-step and λ-returns, GAE (`recurrence`: the backward
+  linear recurrence they share);
+* `advantages`: baselines, group-relative advantages (GRPO, Dr. GRPO, RLOO), normalisation;
+* `policy_gradients`: the score-function loss, TRPO's surrogate, PPO's clipped surrogate;
+* `value`: value regression;
+* `regularizers`: entropy bonus and KL estimators, penalty and adaptive coefficient;
+* `aggregation`: masked reductions (token and sequence means);
+* `distributions`: categorical, diagonal and tanh-squashed Gaussians;
+* `natural_gradient`: TRPO's Fisher-vector products, conjugate gradient and line search.
+
+Imports jax and numpy only.
+"""
+
+from pgjax.kernels.advantages import (
+    batch_mean_baseline,
+    dr_grpo_advantages,
+    grpo_advantages,
+    leave_one_out_baseline,
+    normalize_advantages,
+    rloo_advantages,
+)
+from pgjax.kernels.aggregation import aggregate_loss
+from pgjax.kernels.distributions import Categorical, DiagGaussian, TanhGaussian
+from pgjax.kernels.natural_gradient import (
+    NaturalGradientInfo,
+    fisher_vector_product,
+    natural_gradient_step,
+)
+from pgjax.kernels.policy_gradients import (
+    clip_fraction,
+    policy_gradient_loss,
+    ppo_clip_loss,
+    sequence_log_ratio,
+    surrogate_loss,
+)
+from pgjax.kernels.recurrence import reverse_linear_recurrence
+from pgjax.kernels.regularizers import (
+    adaptive_kl_coefficient,
+    approx_kl,
+    entropy_loss,
+    kl_estimate,
+    kl_penalty_loss,
+)
+from pgjax.kernels.returns import (
+    discounted_returns,
+    gae,
+    lambda_returns,
+    n_step_returns,
+    td_errors,
+)
+from pgjax.kernels.value import value_loss
+
+__all__ = [
+    "Categorical",
+    "DiagGaussian",
+    "NaturalGradientInfo",
+    "TanhGaussian",
+    "adaptive_kl_coefficient",
+    "aggregate_loss",
+    "approx_kl",
+    "batch_mean_baseline",
+    "clip_fraction",
+    "discounted_returns",
+    "dr_grpo_advantages",
+    "entropy_loss",
+    "fisher_vector_product",
+    "gae",
+    "grpo_advantages",
+    "kl_estimate",
+    "kl_penalty_loss",
+    "lambda_returns",
+    "leave_one_out_baseline",
+    "n_step_returns",
+    "natural_gradient_step",
+    "normalize_advantages",
+    "policy_gradient_loss",
+    "ppo_clip_loss",
+    "reverse_linear_recurrence",
+    "rloo_advantages",
+    "sequence_log_ratio",
+    "surrogate_loss",
+    "td_errors",
+    "value_loss",
+]

@@ -1,0 +1,184 @@
+"""Advantage processing: baselines for REINFORCE, group-relative advantages (GRPO, Dr. GRPO,
+RLOO) and advantage normalisation.
+
+Subtracting a baseline b that does not depend on the sample's own action keeps the policy
+gradient unbiased, E[∇ log π(a|s) · b] = 0, and can cut its variance a lot (Williams, 1992;
+Greensmith et al., 2004, "Variance reduction techniques for gradient estimates in RL"). A batch
+mean uses the sample itself and so is biased by O(1/N); the leave-one-out mean is not.
+
+Group functions take `[*B, G]` with the group axis last: G samples (responses) for the same
+prompt/state, as in LLM fine-tuning.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from pgjax.kernels import _checks
+
+
+def _masked(fn: str, name: str, x, mask):
+    dtype = _checks.compute_dtype(x)
+    x = jax.lax.stop_gradient(_checks.as_float(fn, name, x, dtype))
+    mask = _checks.check_mask(fn, mask, x.shape, f"`{name}`")
+    weights = jnp.ones_like(x) if mask is None else mask.astype(dtype)
+    return x, weights
+
+
+def batch_mean_baseline(returns: jax.Array, mask: jax.Array | None = None) -> jax.Array:
+    r"""b = masked mean of all returns in the batch, broadcast to every element.
+
+    .. math:: b = \frac{\sum_i m_i G_i}{\sum_i m_i}
+
+    Args:
+      returns: `[*S]` float, G.
+      mask: optional `[*S]` bool, the samples that count.
+
+    Returns:
+      `[*S]` float, the baseline (a constant: gradient stopped).
+    """
+    returns, weights = _masked("batch_mean_baseline", "returns", returns, mask)
+    mean = (returns * weights).sum() / jnp.maximum(weights.sum(), 1.0)
+    return jnp.broadcast_to(mean, returns.shape)
+
+
+def leave_one_out_baseline(
+    returns: jax.Array, mask: jax.Array | None = None, axis: int = -1
+) -> jax.Array:
+    r"""b_i = mean of the *other* samples along `axis`: independent of sample i, so unbiased.
+
+    .. math:: b_i = \frac{\sum_{j \ne i} m_j G_j}{\sum_{j \ne i} m_j}
+
+    A sample with no valid peer gets b_i = 0. Kool et al. (2019), "Buy 4 REINFORCE samples, get a
+    baseline for free!"
+
+    Args:
+      returns: `[*S]` float.
+      mask: optional `[*S]` bool.
+      axis: the axis whose samples share a baseline (e.g. the batch axis of `[T, B]` returns,
+        or the group axis of `[*B, G]` rewards).
+
+    Returns:
+      `[*S]` float, the baseline (gradient stopped).
+    """
+    fn = "leave_one_out_baseline"
+    returns, weights = _masked(fn, "returns", returns, mask)
+    if not -returns.ndim <= axis < returns.ndim:
+        raise ValueError(f"{fn}: `axis` {axis} is out of range for shape {returns.shape}.")
+    total = (returns * weights).sum(axis, keepdims=True) - returns * weights
+    others = weights.sum(axis, keepdims=True) - weights
+    return jnp.where(others > 0, total / jnp.maximum(others, 1.0), 0.0)
+
+
+def _group_stats(fn: str, rewards, mask):
+    _checks.check_rank(fn, "rewards", rewards, 1, "[*B, G] with the group axis last")
+    rewards, weights = _masked(fn, "rewards", rewards, mask)
+    count = jnp.maximum(weights.sum(-1, keepdims=True), 1.0)
+    mean = (rewards * weights).sum(-1, keepdims=True) / count
+    return rewards, weights, mean, count
+
+
+def grpo_advantages(
+    rewards: jax.Array, mask: jax.Array | None = None, eps: float = 1e-6
+) -> jax.Array:
+    r"""GRPO's group-normalised advantages.
+
+    .. math:: A_i = \frac{r_i - \text{mean}_g(r)}{\text{std}_g(r) + \epsilon}
+
+    with the (population) mean and std over the valid samples of the group. Shao et al. (2024),
+    "DeepSeekMath", https://arxiv.org/abs/2402.03300. A group whose rewards are all equal gets
+    zeros.
+
+    Args:
+      rewards: `[*B, G]` float, one scalar reward per sample of each group.
+      mask: optional `[*B, G]` bool, valid samples.
+      eps: added to the std.
+
+    Returns:
+      `[*B, G]` float (0 where masked out).
+    """
+    fn = "grpo_advantages"
+    rewards, weights, mean, count = _group_stats(fn, rewards, mask)
+    std = jnp.sqrt((jnp.square(rewards - mean) * weights).sum(-1, keepdims=True) / count)
+    return (rewards - mean) / (std + eps) * weights
+
+
+def dr_grpo_advantages(rewards: jax.Array, mask: jax.Array | None = None) -> jax.Array:
+    r"""Dr. GRPO's advantages: the group mean is subtracted, the std is not divided out.
+
+    .. math:: A_i = r_i - \text{mean}_g(r)
+
+    Liu et al. (2025), "Understanding R1-Zero-like training", https://arxiv.org/abs/2503.20783:
+    dividing by the std over-weights groups that are almost all right or all wrong.
+
+    Args:
+      rewards: `[*B, G]` float.
+      mask: optional `[*B, G]` bool.
+
+    Returns:
+      `[*B, G]` float (0 where masked out).
+    """
+    rewards, weights, mean, _ = _group_stats("dr_grpo_advantages", rewards, mask)
+    return (rewards - mean) * weights
+
+
+def rloo_advantages(rewards: jax.Array, mask: jax.Array | None = None) -> jax.Array:
+    r"""REINFORCE leave-one-out advantages within each group.
+
+    .. math:: A_i = r_i - \frac{1}{G-1}\sum_{j\ne i} r_j
+
+    Kool et al. (2019); Ahmadian et al. (2024), "Back to basics: revisiting REINFORCE style
+    optimization for learning from human feedback in LLMs", https://arxiv.org/abs/2402.14740.
+
+    Args:
+      rewards: `[*B, G]` float.
+      mask: optional `[*B, G]` bool.
+
+    Returns:
+      `[*B, G]` float (0 where masked out).
+    """
+    fn = "rloo_advantages"
+    _checks.check_rank(fn, "rewards", rewards, 1, "[*B, G] with the group axis last")
+    rewards, weights = _masked(fn, "rewards", rewards, mask)
+    return (rewards - leave_one_out_baseline(rewards, mask, axis=-1)) * weights
+
+
+def normalize_advantages(
+    advantages: jax.Array, mask: jax.Array | None = None, eps: float = 1e-8
+) -> jax.Array:
+    r"""Standardises advantages over the valid elements of a batch.
+
+    .. math:: \tilde A = (A - \mu_m) / (\sigma_m + \epsilon)
+
+    with μ_m, σ_m the masked mean and (population) standard deviation, computed in two passes in
+    at least float32. A batch of one element (or of equal elements) gives zeros, never NaN;
+    masked-out elements are returned as 0. A common PPO implementation detail (Andrychowicz et
+    al., 2021, "What matters in on-policy RL?", https://arxiv.org/abs/2006.05990).
+
+    Args:
+      advantages: `[*S]` float.
+      mask: optional `[*S]` bool, the elements that count.
+      eps: added to σ.
+
+    Returns:
+      `[*S]` float, normalised advantages.
+    """
+    fn = "normalize_advantages"
+    dtype = _checks.compute_dtype(advantages)
+    advantages = _checks.as_float(fn, "advantages", advantages, dtype)
+    mask = _checks.check_mask(fn, mask, advantages.shape, "`advantages`")
+    weights = jnp.ones_like(advantages) if mask is None else mask.astype(dtype)
+    count = jnp.maximum(weights.sum(), 1.0)
+    # Shift by one valid element first: equal advantages then centre to exactly 0 (a float32 mean
+    # of equal values is not always exactly that value, which would normalise rounding noise).
+    flat = advantages.reshape(-1)
+    first_valid = 0 if mask is None or flat.size == 0 else jnp.argmax(mask.reshape(-1))
+    shift = jax.lax.stop_gradient(flat[first_valid]) if flat.size else 0.0
+    shifted = advantages - shift
+    mean = (shifted * weights).sum() / count
+    centred = (shifted - mean) * weights
+    # The floor keeps the gradient finite (not 0 · ∞ = NaN) when the variance is exactly 0.
+    variance = jnp.maximum(jnp.square(centred).sum() / count, jnp.finfo(dtype).tiny)
+    std = jnp.sqrt(variance)
+    return centred / (std + eps)

@@ -1,0 +1,168 @@
+"""Regularisers of the policy: the entropy bonus, and the KL to a reference or old policy (sample
+estimators, the penalty, PPO's approx-KL diagnostic and the adaptive coefficient).
+
+Only log-probabilities of the sampled actions/tokens are available in most RL and RLHF code, so
+KL(π ‖ π_ref) is estimated from samples a ~ π with r = π_ref(a) / π(a) (Schulman, 2020,
+"Approximating KL divergence", http://joschu.net/blog/kl-approx.html):
+
+* k1 = −log r: unbiased, high variance, can be negative per sample.
+* k2 = ½ (log r)²: biased, low variance, always ≥ 0.
+* k3 = (r − 1) − log r: unbiased, low variance, always ≥ 0.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from pgjax.kernels import _checks
+from pgjax.kernels.aggregation import aggregate_loss
+
+ESTIMATORS = ("k1", "k2", "k3")
+
+
+def entropy_loss(
+    entropies: jax.Array, mask: jax.Array | None = None, reduction: str = "mean"
+) -> jax.Array:
+    r"""Negative mean policy entropy, the exploration regulariser of A3C and PPO.
+
+    .. math:: L_H(\theta) = -\,\mathbb{E}\big[\mathcal H(\pi_\theta(\cdot \mid s_t))\big]
+
+    Add `entropy_coef * entropy_loss(...)` to a loss to be minimised. Williams & Peng (1991),
+    "Function optimization using connectionist reinforcement learning algorithms"; Mnih et al.
+    (2016), §4. Per-state entropies come from a distribution's `entropy()` (see
+    `pgjax.kernels.distributions`).
+
+    Args:
+      entropies: `[*S]` float, H(π(·|s_t)) per state.
+      mask: optional `[*S]` bool.
+      reduction: see `pgjax.aggregate_loss`.
+
+    Returns:
+      scalar float.
+    """
+    dtype = _checks.compute_dtype(entropies)
+    entropies = _checks.as_float("entropy_loss", "entropies", entropies, dtype)
+    return aggregate_loss(-entropies, mask, reduction)
+
+
+def kl_estimate(log_probs: jax.Array, ref_log_probs: jax.Array, estimator: str = "k3") -> jax.Array:
+    r"""Per-sample estimate of KL(π ‖ π_ref) from samples drawn from π.
+
+    With :math:`\log r = \log\pi_{ref}(a) - \log\pi(a)`:
+    k1 = −log r, k2 = ½ (log r)², k3 = exp(log r) − 1 − log r.
+
+    Args:
+      log_probs: `[*S]` float, log π(a) of samples a ~ π (the sampling policy).
+      ref_log_probs: `[*S]` float, log π_ref(a) of the same samples.
+      estimator: `"k1"`, `"k2"` or `"k3"`.
+
+    Returns:
+      `[*S]` float, per-sample estimates (their mean estimates the KL).
+    """
+    fn = "kl_estimate"
+    _checks.check_choice(fn, "estimator", estimator, ESTIMATORS)
+    dtype = _checks.compute_dtype(log_probs, ref_log_probs)
+    log_probs = _checks.as_float(fn, "log_probs", log_probs, dtype)
+    _checks.check_shape(fn, "ref_log_probs", ref_log_probs, log_probs.shape, "`log_probs`")
+    log_ratio = _checks.as_float(fn, "ref_log_probs", ref_log_probs, dtype) - log_probs
+    if estimator == "k1":
+        return -log_ratio
+    if estimator == "k2":
+        return 0.5 * jnp.square(log_ratio)
+    return jnp.expm1(log_ratio) - log_ratio
+
+
+def kl_penalty_loss(
+    log_probs: jax.Array,
+    ref_log_probs: jax.Array,
+    estimator: str = "k3",
+    mask: jax.Array | None = None,
+    reduction: str = "mean",
+) -> jax.Array:
+    r"""KL penalty to a reference policy, as added to a policy loss in RLHF / GRPO.
+
+    .. math:: L_{KL} = \mathbb{E}_{a\sim\pi_\theta}\big[k(\log\pi_\theta(a), \log\pi_{ref}(a))\big]
+
+    Gradients flow through `log_probs` only; `ref_log_probs` is a constant. Used with β as in
+    Ouyang et al. (2022) and with k3 in GRPO (Shao et al., 2024, "DeepSeekMath",
+    https://arxiv.org/abs/2402.03300).
+
+    Args:
+      log_probs: `[*S]` float, log π_θ of the sampled actions/tokens.
+      ref_log_probs: `[*S]` float, log π_ref of the same.
+      estimator: `"k1"`, `"k2"` or `"k3"` (see `kl_estimate`).
+      mask: optional `[*S]` bool.
+      reduction: see `pgjax.aggregate_loss`.
+
+    Returns:
+      scalar float.
+    """
+    per_sample = kl_estimate(log_probs, jax.lax.stop_gradient(ref_log_probs), estimator)
+    return aggregate_loss(per_sample, mask, reduction)
+
+
+def approx_kl(
+    log_probs: jax.Array,
+    old_log_probs: jax.Array,
+    mask: jax.Array | None = None,
+) -> jax.Array:
+    r"""The "approx KL" diagnostic of PPO: KL(π_old ‖ π_θ) with the k3 estimator.
+
+    Actions were sampled from π_old, so :math:`\log r = \log\pi_\theta - \log\pi_{old}` and the
+    estimate is the masked mean of exp(log r) − 1 − log r ≥ 0. A diagnostic: its gradient is
+    stopped.
+
+    Args:
+      log_probs: `[*S]` float, log π_θ(a) under the current parameters.
+      old_log_probs: `[*S]` float, log π_old(a) recorded when acting.
+      mask: optional `[*S]` bool.
+
+    Returns:
+      scalar float.
+    """
+    per_sample = kl_estimate(old_log_probs, log_probs, "k3")
+    return jax.lax.stop_gradient(aggregate_loss(per_sample, mask, "mean"))
+
+
+def adaptive_kl_coefficient(
+    beta,
+    kl,
+    target,
+    *,
+    rule: str = "ppo",
+    gain: float = 0.1,
+) -> jax.Array:
+    r"""Updates a KL-penalty coefficient β towards a target KL.
+
+    * `"ppo"` (Schulman et al., 2017, §4): β' = β/2 if KL < target/1.5, 2β if KL > 1.5·target,
+      else β.
+    * `"proportional"` (Ziegler et al., 2019, "Fine-tuning language models from human
+      preferences", https://arxiv.org/abs/1909.08593): β' = β · (1 + gain · clip(KL/target − 1,
+      −0.2, 0.2)).
+
+    Pure and jittable: β, KL and target may be traced.
+
+    Args:
+      beta: scalar float > 0, the current coefficient.
+      kl: scalar float, the KL measured after the last update.
+      target: scalar float > 0, the desired KL.
+      rule: `"ppo"` or `"proportional"`.
+      gain: proportional-controller gain (`K_β · n_steps / horizon` in Ziegler et al.).
+
+    Returns:
+      scalar float, the new β.
+    """
+    fn = "adaptive_kl_coefficient"
+    _checks.check_choice(fn, "rule", rule, ("ppo", "proportional"))
+    for name, x in (("beta", beta), ("kl", kl), ("target", target)):
+        if jnp.ndim(x) != 0:
+            raise ValueError(f"{fn}: `{name}` must be a scalar, got shape {jnp.shape(x)}.")
+    dtype = _checks.compute_dtype(beta, kl, target)
+    beta = jnp.asarray(beta, dtype)
+    kl = jnp.asarray(kl, dtype)
+    target = jnp.asarray(target, dtype)
+    if rule == "ppo":
+        return jnp.where(kl < target / 1.5, beta / 2, jnp.where(kl > target * 1.5, beta * 2, beta))
+    error = jnp.clip(kl / target - 1.0, -0.2, 0.2)
+    return beta * (1.0 + gain * error)

@@ -1,0 +1,74 @@
+"""Value-function regression loss."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from pgjax.kernels import _checks
+from pgjax.kernels.aggregation import aggregate_loss
+
+
+def _elementwise(errors: jax.Array, loss: str, huber_delta) -> jax.Array:
+    if loss == "squared":
+        return 0.5 * jnp.square(errors)
+    abs_errors = jnp.abs(errors)
+    quadratic = jnp.minimum(abs_errors, huber_delta)
+    return 0.5 * jnp.square(quadratic) + huber_delta * (abs_errors - quadratic)
+
+
+def value_loss(
+    values: jax.Array,
+    targets: jax.Array,
+    *,
+    old_values: jax.Array | None = None,
+    clip_eps=None,
+    loss: str = "squared",
+    huber_delta=1.0,
+    mask: jax.Array | None = None,
+    reduction: str = "mean",
+) -> jax.Array:
+    r"""Regression of V_θ(s_t) onto constant targets, optionally clipped as in PPO.
+
+    .. math::
+        \ell(e) = \tfrac12 e^2 \ \text{(squared)}\quad\text{or}\quad
+        \text{Huber}_\delta(e),\qquad e = V_\theta(s_t) - \hat V_t
+
+    With `old_values` and `clip_eps` (the PPO2 value clipping of Dhariwal et al., 2017, OpenAI
+    Baselines; see Engstrom et al., 2020, "Implementation matters in deep policy gradients"):
+
+    .. math::
+        \max\big(\ell(V_\theta - \hat V),\ \ell(V_{old} + \text{clip}(V_\theta - V_{old},
+        -\epsilon, \epsilon) - \hat V)\big)
+
+    Args:
+      values: `[*S]` float, V_θ(s_t) (gradients flow here).
+      targets: `[*S]` float, regression targets (constants), e.g. GAE value targets.
+      old_values: optional `[*S]` float, the values recorded when acting (for clipping).
+      clip_eps: optional scalar float ≥ 0; clipping is on when both this and `old_values` are set.
+      loss: `"squared"` or `"huber"`.
+      huber_delta: scalar float > 0, the Huber transition point.
+      mask: optional `[*S]` bool.
+      reduction: see `pgjax.aggregate_loss`.
+
+    Returns:
+      scalar float.
+    """
+    fn = "value_loss"
+    _checks.check_choice(fn, "loss", loss, ("squared", "huber"))
+    if (old_values is None) != (clip_eps is None):
+        raise ValueError(
+            f"{fn}: value clipping needs both `old_values` and `clip_eps`; got "
+            f"old_values={'set' if old_values is not None else None}, clip_eps={clip_eps!r}."
+        )
+    dtype = _checks.compute_dtype(values, targets, old_values)
+    values = _checks.as_float(fn, "values", values, dtype)
+    _checks.check_shape(fn, "targets", targets, values.shape, "`values`")
+    targets = jax.lax.stop_gradient(_checks.as_float(fn, "targets", targets, dtype))
+    per_element = _elementwise(values - targets, loss, huber_delta)
+    if old_values is not None:
+        _checks.check_shape(fn, "old_values", old_values, values.shape, "`values`")
+        old_values = jax.lax.stop_gradient(_checks.as_float(fn, "old_values", old_values, dtype))
+        clipped = old_values + jnp.clip(values - old_values, -clip_eps, clip_eps)
+        per_element = jnp.maximum(per_element, _elementwise(clipped - targets, loss, huber_delta))
+    return aggregate_loss(per_element, mask, reduction)

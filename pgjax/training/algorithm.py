@@ -1,0 +1,75 @@
+"""The algorithm interface: a config class and three pure functions.
+
+    state = init(config, key, hyperparams)             # everything a run needs to continue
+    state, metrics = update(config, state)             # one update: a rollout and its gradient
+                                                       # steps, an env step and replay updates…
+    action = act(config, state, obs, key, deterministic)   # the trained policy, for evaluation
+
+`config` is static (it fixes the program's shape); `state` is a pytree (parameters, optimiser
+state, environments, normaliser statistics, PRNG keys, the run's hyperparameters, replay
+buffers…), so a run is `lax.scan(update, init(key), length=num_updates)`, seeds and
+hyperparameter grids are `jax.vmap` axes, and the driver (`pgjax.training.driver`) can run it a
+chunk at a time, checkpoint it and resume it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+import jax
+
+from pgjax.training.config import Config
+from pgjax.training.types import Metrics
+
+C = TypeVar("C", bound=Config)
+S = TypeVar("S")
+
+
+@dataclasses.dataclass(frozen=True)
+class Algorithm(Generic[C, S]):
+    """A registered algorithm (see `pgjax.algorithms.get`).
+
+    Attributes:
+      name: what the command line calls it (`pgjax train NAME`).
+      config_class: its config, a `pgjax.training.config.Config` subclass with presets.
+      init: `(config, key, hyperparams=None) -> state`.
+      update: `(config, state) -> (state, metrics)`, metrics a dict of scalars.
+      act: `(config, state, obs [N, *obs_shape], key, deterministic) -> actions [N, ...]`, the
+        policy acting on raw environment observations.
+      summary: one line for the command line's help.
+    """
+
+    name: str
+    config_class: type[C]
+    init: Callable[[C, jax.Array, dict | None], S]
+    update: Callable[[C, S], tuple[S, Metrics]]
+    act: Callable[[C, S, jax.Array, jax.Array, bool], jax.Array]
+    summary: str = ""
+
+    def make_train(self, config: C) -> Callable[..., tuple[S, Metrics]]:
+        """`train(key, hyperparams=None) -> (state, metrics)`: the whole run as one pure
+        function, `lax.scan(update, init(key, hyperparams), length=config.num_updates)`, with
+        metrics stacked to `[num_updates]`. Validates the config first."""
+        config.validate()
+        return functools.partial(_train, self, config)
+
+    def check_config(self, config: Any) -> C:
+        """`config`, if it is this algorithm's (raises TypeError otherwise)."""
+        if not isinstance(config, self.config_class):
+            raise TypeError(
+                f"{self.name} takes a {self.config_class.__name__}, got {type(config).__name__}."
+            )
+        return config
+
+
+def _train(algorithm: Algorithm, config: Config, key: jax.Array, hyperparams: dict | None = None):
+    state = algorithm.init(config, key, hyperparams)
+    return scan_updates(algorithm, config, state, config.num_updates)
+
+
+def scan_updates(algorithm: Algorithm, config: Config, state, num_updates: int):
+    """`num_updates` calls of `update` in a `lax.scan`: `(state, metrics [num_updates])`."""
+    return jax.lax.scan(lambda state, _: algorithm.update(config, state), state, length=num_updates)

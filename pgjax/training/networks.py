@@ -1,0 +1,176 @@
+"""Flax actor and critic MLPs with categorical or Gaussian policy heads.
+
+`ActorCritic(...)(obs)` returns `(distribution, value)`: a `pgjax.Categorical` or
+`pgjax.DiagGaussian` over actions and V(s), for a batch of observations `[*B, *obs_shape]`
+(observations are flattened after the batch axes). The actor and critic are separate MLPs by
+default (`shared=False`, parameters under `"actor"` and `"critic"`), or share a torso.
+Initialisation follows common PPO practice (orthogonal, gain √2 in hidden layers, 0.01 for the
+policy output, 1 for the value output; Andrychowicz et al., 2021).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from pgjax.kernels.distributions import Categorical, DiagGaussian
+
+ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu, "elu": nn.elu, "gelu": nn.gelu}
+
+
+# Orthogonal gains by layer role (Andrychowicz et al., 2021): a layer's role is the start of its
+# name, so `init_network` can find it in the parameter tree.
+GAINS = {"hidden": 2.0**0.5, "policy": 0.01, "value": 1.0}
+
+
+def orthogonal(noise: jax.Array, gain: float) -> jax.Array:
+    """The orthogonal matrix of a Gaussian `noise` matrix `[rows, cols]` (Saxe et al., 2014),
+    times `gain`: Q of its QR decomposition, column signs fixed by diag(R) so Q is Haar-distributed.
+
+    Under `vmap` the QR runs once per matrix: the batched LAPACK call it would become can, on
+    XLA:CPU with few cores, wait forever for a worker thread the rest of the program holds
+    (seen on 2 cores: `jit(vmap(train))` hung on its first call).
+    """
+
+    def one(noise):
+        transpose = noise.shape[0] < noise.shape[1]
+        q, r = jnp.linalg.qr(noise.T if transpose else noise)
+        q = q * jnp.sign(jnp.diagonal(r))
+        return gain * (q.T if transpose else q)
+
+    return jax.custom_batching.sequential_vmap(one)(noise)
+
+
+def _dense(features: int, role: str, name: str | None = None) -> nn.Dense:
+    gain = GAINS[role]
+    return nn.Dense(
+        features,
+        kernel_init=lambda key, shape, dtype=jnp.float32: orthogonal(
+            jax.random.normal(key, shape, dtype), gain
+        ),
+        bias_init=nn.initializers.zeros,
+        name=name,
+    )
+
+
+class MLP(nn.Module):
+    """Hidden layers only: `[*B, D_in] -> [*B, hidden_sizes[-1]]`."""
+
+    hidden_sizes: Sequence[int]
+    activation: str = "tanh"
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        for i, size in enumerate(self.hidden_sizes):
+            x = ACTIVATIONS[self.activation](_dense(size, "hidden", f"hidden_{i}")(x))
+        return x
+
+
+class PolicyHead(nn.Module):
+    """Features → a categorical (logits) or diagonal-Gaussian (mean, state-independent log σ)
+    distribution."""
+
+    action_dim: int
+    discrete: bool
+
+    @nn.compact
+    def __call__(self, features: jax.Array):
+        out = _dense(self.action_dim, "policy", "policy")(features)
+        if self.discrete:
+            return Categorical(out)
+        log_std = self.param("log_std", nn.initializers.zeros, (self.action_dim,))
+        return DiagGaussian(out, log_std)
+
+
+class Actor(nn.Module):
+    action_dim: int
+    discrete: bool
+    hidden_sizes: Sequence[int] = (64, 64)
+    activation: str = "tanh"
+
+    @nn.compact
+    def __call__(self, features: jax.Array):
+        hidden = MLP(self.hidden_sizes, self.activation)(features)
+        return PolicyHead(self.action_dim, self.discrete)(hidden)
+
+
+class Critic(nn.Module):
+    hidden_sizes: Sequence[int] = (64, 64)
+    activation: str = "tanh"
+
+    @nn.compact
+    def __call__(self, features: jax.Array) -> jax.Array:
+        hidden = MLP(self.hidden_sizes, self.activation)(features)
+        return _dense(1, "value", "value")(hidden)[..., 0]
+
+
+class ActorCritic(nn.Module):
+    """π(·|s) and V(s) from observations `[*B, *obs_shape]`, with `batch_dims` leading axes."""
+
+    action_dim: int
+    discrete: bool
+    hidden_sizes: Sequence[int] = (64, 64)
+    activation: str = "tanh"
+    shared: bool = False
+    obs_ndim: int = 1  # rank of one observation; the rest of the leading axes are batch
+
+    def _features(self, obs: jax.Array) -> jax.Array:
+        batch_shape = obs.shape[: obs.ndim - self.obs_ndim]
+        return obs.reshape((*batch_shape, -1)).astype(jnp.float32)
+
+    def setup(self):
+        if self.shared:
+            self.torso = MLP(self.hidden_sizes, self.activation)
+            self.policy_head = PolicyHead(self.action_dim, self.discrete)
+            self.value_head = _dense(1, "value")
+        else:
+            self.actor = Actor(self.action_dim, self.discrete, self.hidden_sizes, self.activation)
+            self.critic = Critic(self.hidden_sizes, self.activation)
+
+    def __call__(self, obs: jax.Array):
+        features = self._features(obs)
+        if self.shared:
+            hidden = self.torso(features)
+            return self.policy_head(hidden), self.value_head(hidden)[..., 0]
+        return self.actor(features), self.critic(features)
+
+    def value(self, obs: jax.Array) -> jax.Array:
+        """V(s) alone (skips the policy head when the networks are separate)."""
+        features = self._features(obs)
+        if self.shared:
+            return self.value_head(self.torso(features))[..., 0]
+        return self.critic(features)
+
+    def policy(self, obs: jax.Array):
+        """π(·|s) alone."""
+        features = self._features(obs)
+        if self.shared:
+            return self.policy_head(self.torso(features))
+        return self.actor(features)
+
+
+def init_network(network: nn.Module, key: jax.Array, obs: jax.Array):
+    """The parameters `network.init(key, obs)` would make (orthogonal kernels with their role's
+    gain, zero biases and log σ), drawn from one Gaussian vector for the whole network.
+
+    Same distribution as flax's per-layer initialisers, other draws. Why: XLA:CPU compiles every
+    random draw of a distinct shape on its own (≈0.3 s each); one draw instead of one per layer
+    takes seconds off compiling a training program.
+    """
+    shapes = jax.eval_shape(network.init, key, obs)
+    leaves, treedef = jax.tree_util.tree_flatten_with_path(shapes)
+    kernels = [leaf.shape for path, leaf in leaves if path[-1].key == "kernel"]
+    noise = jax.random.normal(key, (sum(rows * cols for rows, cols in kernels),))
+    params, offset = [], 0
+    for path, leaf in leaves:
+        if path[-1].key != "kernel":
+            params.append(jnp.zeros(leaf.shape, leaf.dtype))
+            continue
+        rows, cols = leaf.shape
+        block = noise[offset : offset + rows * cols].reshape(rows, cols)
+        offset += rows * cols
+        params.append(orthogonal(block, GAINS[path[-2].key.split("_")[0]]))
+    return jax.tree_util.tree_unflatten(treedef, params)

@@ -1,0 +1,152 @@
+"""What every on-policy algorithm (PPO, A2C, REINFORCE, TRPO) shares: its config fields, the
+preamble that builds network, environments, schedule and optimiser from a config, the initial
+state, the actor-critic loss, and acting with the trained policy."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+import pgjax
+from pgjax.envs import EnvSpec, env_spec, make_env, normalize_observation, observation_moments
+from pgjax.training.config import Config, hyperparameter, static
+from pgjax.training.networks import ActorCritic, init_network
+from pgjax.training.optimizers import learning_rate_schedule, make_optimizer
+from pgjax.training.types import EnvCarry, Hyperparams, OnPolicyState, PolicyGradientBatch
+
+
+@dataclasses.dataclass(frozen=True)
+class OnPolicyConfig(Config):
+    """The settings of every on-policy algorithm; one update is a rollout of `num_steps` steps
+    in each of `num_envs` environments, then the algorithm's gradient steps."""
+
+    num_steps: int = static(128, "rollout length per environment per update", at_least=1)
+    shared_network: bool = static(False, "actor and critic share one MLP torso")
+    normalize_observations: bool = static(False, "standardise observations (running stats)")
+    scale_rewards: bool = static(False, "divide rewards by the running std of the return")
+    optimizer: str = static("adam", "optimiser", choices=("adam", "rmsprop"))
+    anneal_learning_rate: bool = static(True, "anneal the learning rate linearly to 0")
+    learning_rate: float = hyperparameter(2.5e-4, "learning rate", above=0)
+    max_grad_norm: float = hyperparameter(0.5, "gradient clipping (global norm)", above=0)
+    gamma: float = hyperparameter(0.99, "discount γ", at_least=0, at_most=1)
+
+    @property
+    def steps_per_update(self) -> int:
+        return self.num_envs * self.num_steps
+
+    @property
+    def gradient_steps_per_update(self) -> int:
+        """Optimiser steps per update (what the learning-rate schedule counts)."""
+        return 1
+
+
+class Setup(NamedTuple):
+    """What `init` and `update` build from the config and the run's hyperparameters."""
+
+    network: ActorCritic
+    spec: EnvSpec
+    env: object  # the wrapped, vectorised environment (`pgjax.envs.make_env`)
+    schedule: Callable[[jax.Array], jax.Array]  # optimiser step count ↦ learning rate
+    optimizer: optax.GradientTransformation
+
+
+def make_network(config: OnPolicyConfig) -> ActorCritic:
+    spec = env_spec(config.env_id)
+    return ActorCritic(
+        action_dim=spec.action_dim,
+        discrete=spec.discrete,
+        hidden_sizes=tuple(config.hidden_sizes),
+        activation=config.activation,
+        shared=config.shared_network,
+        obs_ndim=len(spec.observation_shape),
+    )
+
+
+def setup(config: OnPolicyConfig, hyperparams: Hyperparams) -> Setup:
+    """The network, the environments, the schedule and the optimiser of a run. Pure Python over
+    static settings and (possibly traced) hyperparameters: `init` and `update` both call it."""
+    schedule = learning_rate_schedule(
+        hyperparams["learning_rate"],
+        config.num_updates * config.gradient_steps_per_update,
+        config.anneal_learning_rate,
+    )
+    env = make_env(
+        config.env_id,
+        config.num_envs,
+        normalize_observations=config.normalize_observations,
+        scale_rewards=config.scale_rewards,
+        gamma=hyperparams["gamma"],
+    )
+    optimizer = make_optimizer(schedule, hyperparams["max_grad_norm"], config.optimizer)
+    return Setup(make_network(config), env_spec(config.env_id), env, schedule, optimizer)
+
+
+def init(
+    config: OnPolicyConfig,
+    key: jax.Array,
+    hyperparams: dict | None = None,
+    optimized: Callable = lambda params: params,
+) -> OnPolicyState:
+    """Resets the config's environments and initialises the network and the optimiser.
+
+    Args:
+      config: the algorithm's config (validated by the caller).
+      key: PRNG key of the run.
+      hyperparams: overrides of the config's hyperparameters (arrays may be traced).
+      optimized: the part of the parameters the optimiser steps (e.g. the critic alone).
+    """
+    hp = config.resolve(hyperparams)
+    run = setup(config, hp)
+    init_key, env_key, key = jax.random.split(key, 3)
+    obs, env_state = run.env.reset(env_key)
+    params = init_network(run.network, init_key, obs)
+    opt_state = run.optimizer.init(optimized(params))
+    return OnPolicyState(params, opt_state, EnvCarry(env_state, obs), key, hp)
+
+
+def act(config: OnPolicyConfig, state: OnPolicyState, obs, key, deterministic: bool):
+    """The trained policy's action for raw environment observations `obs` `[N, *obs_shape]`:
+    its mode (`deterministic`) or a sample. Observations are normalised with the run's frozen
+    statistics when it normalised them in training."""
+    moments = observation_moments(state.env.env_state)
+    if moments is not None:
+        obs = normalize_observation(moments, obs)
+    distribution = make_network(config).apply(state.params, obs, method="policy")
+    return distribution.mode() if deterministic else distribution.sample(key)
+
+
+def actor_critic_loss(network, params, batch: PolicyGradientBatch, value_coef, entropy_coef):
+    r"""The policy-gradient loss with a value-regression term and an entropy bonus.
+
+    .. math::
+        L = \frac{1}{T N} \sum_{t,i} m_{t,i} \big[-\log\pi(a_{t,i} | s_{t,i})\, \hat A_{t,i}
+            + c_v \tfrac12 (V(s_{t,i}) - \hat V_{t,i})^2 - c_H \mathcal H(\pi(\cdot | s_{t,i}))\big]
+
+    Each term is a pgjax kernel summed over the valid steps, divided by the constant buffer size
+    T·N: for an unmasked rollout (A2C) the plain mean; for REINFORCE's masked episode buffers
+    Williams' per-episode sum averaged over the N episodes (and divided by T), an unbiased
+    gradient estimate however long the episodes are. `value_coef=None` leaves V out.
+
+    Returns:
+      `(loss, metrics)`; the metrics policy_loss, value_loss (when fitted) and entropy are means
+      over the valid steps.
+    """
+    distribution, values = network.apply(params, batch.obs)
+    log_probs = distribution.log_prob(batch.action)
+    entropies = distribution.entropy()
+    policy_sum = pgjax.policy_gradient_loss(log_probs, batch.advantages, batch.mask, "sum")
+    entropy_sum = pgjax.entropy_loss(entropies, batch.mask, "sum")
+    total = policy_sum + entropy_coef * entropy_sum
+    count = batch.advantages.size if batch.mask is None else jnp.maximum(batch.mask.sum(), 1)
+    metrics = {"policy_loss": policy_sum / count, "entropy": -entropy_sum / count}
+    if value_coef is not None:
+        value_sum = pgjax.value_loss(values, batch.targets, mask=batch.mask, reduction="sum")
+        total = total + value_coef * value_sum
+        metrics["value_loss"] = value_sum / count
+    loss = total / batch.advantages.size
+    return loss, {"loss": loss, **metrics}

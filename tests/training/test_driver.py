@@ -1,0 +1,161 @@
+"""`pgjax.training.driver`: chunks that never change the numbers, checkpoints that resume to
+the same bits, stops on request, on divergence and at a target, and run directories that refuse
+what does not fit them."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import jax
+import numpy as np
+import pytest
+
+from pgjax.algorithms.ppo import PPO, PPOConfig
+from pgjax.algorithms.trpo import TRPO, TRPOConfig
+from pgjax.training import driver, rundir
+from pgjax.training.config import ConfigError
+from pgjax.training.parallel import across_devices
+
+SEEDS = [3, 4]
+PPO_CONFIG = PPOConfig(total_steps=4 * 16 * 10, num_envs=4, num_steps=16, num_minibatches=2)
+TRPO_CONFIG = TRPOConfig(total_steps=8 * 32 * 7, num_steps=32, value_epochs=2)
+
+
+def _single_scan(algorithm, config, seeds=SEEDS):
+    keys = jax.vmap(jax.random.key)(np.asarray(seeds, np.uint32))
+    return across_devices(algorithm.make_train(config), len(seeds))(keys)
+
+
+def _assert_bitwise(result, state, metrics):
+    for a, b in zip(jax.tree.leaves(result.state), jax.tree.leaves(state), strict=True):
+        if jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key):
+            a, b = jax.random.key_data(a), jax.random.key_data(b)
+        np.testing.assert_array_equal(a, b)
+    for name, value in metrics.items():
+        np.testing.assert_array_equal(result.metrics[name], value, err_msg=name)
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "config", "options"),
+    [
+        # chunks of 1 update each; chunks of 4, 4 and 2
+        (PPO, PPO_CONFIG, driver.RunOptions(chunk_updates=4, chunk_seconds=1e-9)),
+        (PPO, PPO_CONFIG, driver.RunOptions(chunk_updates=4, chunk_seconds=1e9)),
+        (TRPO, TRPO_CONFIG, driver.RunOptions(chunk_updates=3, chunk_seconds=1e9)),
+    ],
+)
+def test_chunked_run_equals_the_single_scan_bit_for_bit(tmp_path, algorithm, config, options):
+    state, metrics = _single_scan(algorithm, config)
+    result = driver.run(algorithm, config, SEEDS, tmp_path / "run", options=options)
+    assert result.status == "completed" and result.updates == config.num_updates
+    _assert_bitwise(result, state, metrics)
+    # metrics.csv holds the same numbers, exactly (floats are written with repr).
+    table = rundir.MetricsLog(tmp_path / "run").read(len(SEEDS))
+    for name, value in metrics.items():
+        np.testing.assert_array_equal(table[name], np.asarray(value, np.float64), err_msg=name)
+
+
+def _interrupt_after_first_chunk():
+    calls = []
+
+    def progress(updates, metrics):
+        calls.append(updates)
+        if len(calls) == 2:  # after the first chunk: as a user's Ctrl-C would
+            os.kill(os.getpid(), signal.SIGINT)
+
+    return progress
+
+
+def test_interrupted_then_resumed_run_equals_an_uninterrupted_one(tmp_path):
+    options = driver.RunOptions(chunk_updates=3, chunk_seconds=1e9, checkpoint_every=100)
+    whole = driver.run(PPO, PPO_CONFIG, SEEDS, tmp_path / "whole", options=options)
+    first = driver.run(
+        PPO, PPO_CONFIG, SEEDS, tmp_path / "cut", options=options,
+        progress=_interrupt_after_first_chunk(),
+    )  # fmt: skip
+    # The run stops at the boundary after the chunk running when the signal came.
+    assert first.status == "interrupted" and 0 < first.updates < PPO_CONFIG.num_updates
+    status = json.loads((tmp_path / "cut" / "status.json").read_text())
+    assert status["status"] == "interrupted" and status["signal"] == "SIGINT"
+    assert status["updates"] == first.updates
+    # A crash after the checkpoint leaves rows that resume must drop, not duplicate.
+    with (tmp_path / "cut" / "metrics.csv").open("a") as f:
+        f.write(f"{first.updates},0,3,128,0.1,0.2\n{first.updates},1,")
+    second = driver.resume(tmp_path / "cut")
+    assert second.status == "completed"
+    assert second.session_updates == PPO_CONFIG.num_updates - first.updates
+    assert (tmp_path / "cut" / "metrics.csv").read_bytes() == (
+        tmp_path / "whole" / "metrics.csv"
+    ).read_bytes()
+    _assert_bitwise(second, whole.state, {k: whole.metrics[k] for k in whole.metrics})
+    # The checkpoints hold the state the driver returned.
+    restored, updates = driver.restore_state(*driver.read_run(tmp_path / "cut"), tmp_path / "cut")
+    assert updates == PPO_CONFIG.num_updates
+    leaves = zip(jax.tree.leaves(restored.params), jax.tree.leaves(whole.state.params), strict=True)
+    for a, b in leaves:
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_diverging_run_stops_naming_update_and_metric_and_saves_nothing(tmp_path):
+    with pytest.raises(driver.DivergenceError, match=r"at update 0 \(seed 3\): \w+ is not finite"):
+        driver.run(
+            PPO, PPO_CONFIG, SEEDS, tmp_path, hyperparams={
+                "learning_rate": np.full(2, 1e30, np.float32),
+                "max_grad_norm": np.full(2, 1e30, np.float32),
+            },
+        )  # fmt: skip
+    status = json.loads((tmp_path / "status.json").read_text())
+    assert status["status"] == "diverged" and "no checkpoint" in status["message"]
+    assert not list((tmp_path / "checkpoints").glob("[0-9]*"))
+    with pytest.raises(rundir.RunDirectoryError, match="holds no checkpoint"):
+        driver.restore_state(*driver.read_run(tmp_path), tmp_path)
+
+
+def test_target_return_stops_the_run_and_records_why(tmp_path):
+    # Any return beats -1: the run stops at the first chunk boundary, after one update.
+    options = driver.RunOptions(target_return=-1.0)
+    result = driver.run(PPO, PPO_CONFIG, SEEDS, tmp_path, options=options)
+    assert result.status == "target_reached" and result.updates == 1
+    status = json.loads((tmp_path / "status.json").read_text())
+    assert status["status"] == "target_reached" and status["target_return"] == -1.0
+    assert status["last_evaluation"]["updates"] == 1
+    assert status["last_evaluation"]["mean_return"] >= 1  # CartPole pays 1 per step
+    assert status["env_steps"] == PPO_CONFIG.steps_per_update
+
+
+def test_a_non_empty_run_directory_is_refused_unless_overwritten(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(rundir.RunDirectoryError, match=r"is not empty.*--overwrite"):
+        driver.run(PPO, PPO_CONFIG, SEEDS, tmp_path)
+    driver.run(PPO, PPO_CONFIG, SEEDS, tmp_path, overwrite=True)
+    assert (tmp_path / "notes.txt").read_text() == "mine"  # overwrite removes pgjax's files only
+    assert (tmp_path / "config.json").exists()
+
+
+def test_resume_refuses_a_run_directory_whose_files_disagree(tmp_path):
+    driver.run(PPO, PPO_CONFIG, SEEDS, tmp_path)
+    path = tmp_path / "config.json"
+    record = json.loads(path.read_text())
+    path.write_text(json.dumps({**record, "seeds": [3, 5]}))
+    with pytest.raises(rundir.RunDirectoryError, match=r"was written for seeds=\[3, 4\]"):
+        driver.resume(tmp_path)
+    record["config"]["clip_eps"] = 0.3
+    path.write_text(json.dumps(record))
+    with pytest.raises(rundir.RunDirectoryError, match="does not match its fingerprint"):
+        driver.resume(tmp_path)
+    path.write_text("{not json")
+    with pytest.raises(rundir.RunDirectoryError, match=r"config\.json is not readable JSON"):
+        driver.resume(tmp_path)
+
+
+def test_bad_seeds_options_and_configs_are_refused_before_compiling(tmp_path):
+    for seeds, message in (([], "non-empty"), ([1, 1], "distinct"), ([-1], r"\[0, 2\*\*32\)")):
+        with pytest.raises(ConfigError, match=message):
+            driver.run(PPO, PPO_CONFIG, seeds, tmp_path)
+    with pytest.raises(ConfigError, match="checkpoint_every must be >= 1"):
+        driver.run(PPO, PPO_CONFIG, SEEDS, tmp_path, options=driver.RunOptions(checkpoint_every=0))
+    with pytest.raises(ConfigError, match="ppo takes a PPOConfig, got TRPOConfig"):
+        driver.run(PPO, TRPO_CONFIG, SEEDS, tmp_path)
+    assert not any(tmp_path.iterdir())
