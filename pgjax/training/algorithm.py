@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 import jax
 
@@ -55,14 +55,6 @@ class Algorithm(Generic[C, S]):
         metrics stacked to `[num_updates]`. Validates the config first."""
         config.validate()
         return functools.partial(_train, self, config)
-
-    def check_config(self, config: Any) -> C:
-        """`config`, if it is this algorithm's (raises TypeError otherwise)."""
-        if not isinstance(config, self.config_class):
-            raise TypeError(
-                f"{self.name} takes a {self.config_class.__name__}, got {type(config).__name__}."
-            )
-        return config
 
 
 def _train(algorithm: Algorithm, config: Config, key: jax.Array, hyperparams: dict | None = None):

@@ -46,8 +46,12 @@ from pgjax.training.config import Config, ConfigError
 from pgjax.training.evaluation import make_evaluate
 from pgjax.training.parallel import across_devices
 
-# Metrics whose non-finite value means the run diverged (those an algorithm logs).
-DIVERGENCE_METRICS = ("loss", "policy_loss", "value_loss", "grad_norm")
+
+def is_divergence_metric(name: str) -> bool:
+    """Metrics whose non-finite value means the run diverged: every loss and gradient norm an
+    algorithm logs (`loss`, `critic_loss`, `grad_norm`, `actor_grad_norm`, …)."""
+    return name.endswith(("loss", "grad_norm"))
+
 
 ProgressFn = Callable[[int, dict[str, np.ndarray]], None]
 
@@ -440,13 +444,12 @@ class _Session:
         """Raises DivergenceError, naming the first non-finite metric's update and run, or the
         runs whose state went non-finite; the last checkpoint stays the result."""
         problems = []
-        for name in DIVERGENCE_METRICS:
-            if name in metrics:
-                bad = ~np.isfinite(metrics[name])
-                if bad.any():
-                    runs, steps = np.nonzero(bad)
-                    first = int(np.argmin(steps))
-                    problems.append((int(steps[first]), int(runs[first]), name))
+        for name in filter(is_divergence_metric, metrics):
+            bad = ~np.isfinite(metrics[name])
+            if bad.any():
+                runs, steps = np.nonzero(bad)
+                first = int(np.argmin(steps))
+                problems.append((int(steps[first]), int(runs[first]), name))
         if not problems and finite.all():
             return
         last = checkpoints.latest()
