@@ -197,6 +197,63 @@ def gae(rewards, values, next_values, terminated, truncated, gamma, lambda_):
     return advantages, advantages + f64(values)
 
 
+def _vtrace_1d(r, v, nv, term, trunc, log_rho, gamma, lam, rho_bar, c_bar, pg_rho_bar, output):
+    """v_s = V(s_s) + sum_{t=s}^{e} (prod_{i=s}^{t-1} γ_i c_i) δ_t over the rest of the segment
+    (Espeholt et al., 2018, eq. 1), then Â_s = ρ^pg_s (r_s + γ_s q_s − V(s_s)) with q_s = 0
+    after a termination, V(s'_s) at a segment end, V(s'_s) + λ_s (v_{s+1} − V(s_{s+1})) inside."""
+    num_steps = len(r)
+    rho = [math.exp(x) for x in log_rho]
+    targets = np.zeros(num_steps)
+    for s in range(num_steps):
+        total, weight = v[s], 1.0
+        for t in range(s, segment_end(term, trunc, t=s) + 1):
+            successor = 0.0 if term[t] else nv[t]
+            total += weight * min(rho_bar[t], rho[t]) * (r[t] + gamma[t] * successor - v[t])
+            weight *= gamma[t] * lam[t] * min(c_bar[t], rho[t])
+        targets[s] = total
+    if output == "targets":
+        return targets
+    advantages = np.zeros(num_steps)
+    for s in range(num_steps):
+        if term[s]:
+            q = 0.0
+        elif continues(term, trunc, s):
+            q = nv[s] + lam[s] * (targets[s + 1] - v[s + 1])
+        else:
+            q = nv[s]
+        advantages[s] = min(pg_rho_bar[s], rho[s]) * (r[s] + gamma[s] * q - v[s])
+    return advantages
+
+
+def vtrace(
+    rewards,
+    values,
+    next_values,
+    terminated,
+    truncated,
+    log_rhos,
+    gamma,
+    lambda_=1.0,
+    rho_bar=1.0,
+    c_bar=1.0,
+    pg_rho_bar=1.0,
+):
+    """(advantages, value targets), as `pgjax.vtrace`."""
+    shape = np.shape(rewards)
+    arrays = (
+        rewards,
+        values,
+        next_values,
+        terminated,
+        truncated,
+        log_rhos,
+        *(full(c, shape) for c in (gamma, lambda_, rho_bar, c_bar, pg_rho_bar)),
+    )
+    return tuple(
+        _per_trajectory(_vtrace_1d, shape, arrays, output) for output in ("advantages", "targets")
+    )
+
+
 def reverse_linear_recurrence(coefficients, offsets):
     """y_t = sum_{k>=t} (prod_{i=t}^{k-1} a_i) b_k (the solution of y_t = b_t + a_t y_{t+1})."""
     a, b = f64(coefficients), f64(offsets)
@@ -397,7 +454,7 @@ def _group_rows(rewards, mask):
     return r, m
 
 
-def grpo_advantages(rewards, mask=None, eps=1e-6):
+def grpo_advantages(rewards, mask=None, eps=1e-6, ddof=0):
     r, m = _group_rows(rewards, mask)
     out = np.zeros(r.shape)
     for index in np.ndindex(*r.shape[:-1]):
@@ -405,11 +462,20 @@ def grpo_advantages(rewards, mask=None, eps=1e-6):
         if not group:
             continue
         mean = sum(group) / len(group)
-        std = math.sqrt(sum((x - mean) ** 2 for x in group) / len(group))
+        squares = sum((x - mean) ** 2 for x in group)
+        std = math.sqrt(squares / (len(group) - ddof)) if len(group) > ddof else 0.0
         for i in range(r.shape[-1]):
             if m[(*index, i)]:
                 out[(*index, i)] = (r[(*index, i)] - mean) / (std + eps)
     return out
+
+
+def bradley_terry_loss(chosen, rejected, mask=None, reduction="mean"):
+    """−log σ(r_c − r_r) = log(1 + e^(r_r − r_c)) per pair (computed as max(x, 0) +
+    log(1 + e^(−|x|)), exact for any margin), reduced like `aggregate`."""
+    x = (f64(rejected) - f64(chosen)).reshape(-1)
+    losses = [max(v, 0.0) + math.log1p(math.exp(-abs(v))) for v in x]
+    return aggregate(np.asarray(losses).reshape(np.shape(chosen)), mask, reduction)
 
 
 def dr_grpo_advantages(rewards, mask=None):
@@ -453,6 +519,101 @@ def normalize(advantages, mask=None, eps=1e-8):
         if m[index]:
             out[index] = (a[index] - mean) / (std + eps)
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# Off-policy targets and losses: one transition at a time over `[*S]`, critics over `[K, *S]`
+# --------------------------------------------------------------------------------------------
+
+
+def q_learning_targets(rewards, next_q_values, terminated, gamma, next_q_selector=None):
+    """y = r, or r + γ Q̄(s', a*) with a* the first maximiser of the selector (Q̄ itself for
+    plain Q-learning, the online Q for double Q-learning)."""
+    r, q = f64(rewards), f64(next_q_values)
+    selector = q if next_q_selector is None else f64(next_q_selector)
+    g = full(gamma, r.shape)
+    out = np.zeros(r.shape)
+    for index in np.ndindex(*r.shape):
+        if terminated[index]:
+            out[index] = r[index]
+            continue
+        best = 0
+        for a in range(q.shape[-1]):
+            if selector[(*index, a)] > selector[(*index, best)]:
+                best = a
+        out[index] = r[index] + g[index] * q[(*index, best)]
+    return out
+
+
+def q_value_loss(q_values, actions, targets, loss="huber", huber_delta=1.0, mask=None):
+    """The masked mean over transitions of ℓ(Q(s, a) − y)."""
+    q, y = f64(q_values), f64(targets)
+    per = np.zeros(y.shape)
+    for index in np.ndindex(*y.shape):
+        per[index] = _value_element(q[(*index, int(actions[index]))] - y[index], loss, huber_delta)
+    return aggregate(per, mask)
+
+
+def epsilon_greedy_probs(q_values, epsilon):
+    """[*S, A] ε/A everywhere plus 1 − ε on the first maximal action."""
+    q = f64(q_values)
+    eps = full(epsilon, q.shape[:-1])
+    out = np.zeros(q.shape)
+    for index in np.ndindex(*q.shape[:-1]):
+        best = 0
+        for a in range(q.shape[-1]):
+            out[(*index, a)] = eps[index] / q.shape[-1]
+            if q[(*index, a)] > q[(*index, best)]:
+                best = a
+        out[(*index, best)] += 1.0 - eps[index]
+    return out
+
+
+def linear_schedule(count, start, end, duration):
+    if duration <= 0 or count >= duration:
+        return float(end)
+    return start + (end - start) * max(count, 0) / duration
+
+
+def soft_q_targets(rewards, next_q_values, next_log_probs, terminated, gamma, temperature):
+    """y = r + γ (min_k Q̄_k(s', a') − α log π(a'|s')), or r after a termination."""
+    r, q, lp = f64(rewards), f64(next_q_values), f64(next_log_probs)
+    g = full(gamma, r.shape)
+    out = np.zeros(r.shape)
+    for index in np.ndindex(*r.shape):
+        out[index] = r[index]
+        if not terminated[index]:
+            smallest = min(q[(k, *index)] for k in range(q.shape[0]))
+            out[index] += g[index] * (smallest - temperature * lp[index])
+    return out
+
+
+def twin_q_loss(q_values, targets, mask=None):
+    q, y = f64(q_values), f64(targets)
+    total = 0.0
+    for k in range(q.shape[0]):
+        per = np.zeros(y.shape)
+        for index in np.ndindex(*y.shape):
+            per[index] = 0.5 * (q[(k, *index)] - y[index]) ** 2
+        total += aggregate(per, mask)
+    return total
+
+
+def sac_actor_loss(log_probs, q_values, temperature, mask=None):
+    lp, q = f64(log_probs), f64(q_values)
+    per = np.zeros(lp.shape)
+    for index in np.ndindex(*lp.shape):
+        smallest = min(q[(k, *index)] for k in range(q.shape[0]))
+        per[index] = temperature * lp[index] - smallest
+    return aggregate(per, mask)
+
+
+def sac_temperature_loss(log_temperature, log_probs, target_entropy, mask=None):
+    lp = f64(log_probs)
+    per = np.zeros(lp.shape)
+    for index in np.ndindex(*lp.shape):
+        per[index] = -math.exp(log_temperature) * (lp[index] + target_entropy)
+    return aggregate(per, mask)
 
 
 # --------------------------------------------------------------------------------------------

@@ -7,6 +7,10 @@ Grouped by topic, re-exported here and from `pgjax` (`pgjax.gae`, `pgjax.ppo_cli
 * `advantages`: baselines, group-relative advantages (GRPO, Dr. GRPO, RLOO), normalisation;
 * `policy_gradients`: the score-function loss, TRPO's surrogate, PPO's clipped surrogate;
 * `value`: value regression;
+* `preferences`: the Bradley-Terry loss of a reward model fitted to pairwise preferences;
+* `vtrace`: IMPALA's off-policy targets and advantages from truncated importance ratios;
+* `q_learning`: (double) Q-learning targets, the Huber TD loss, ε-greedy and its schedule;
+* `soft_actor_critic`: SAC's soft TD target, twin-Q critic, actor and temperature losses;
 * `regularizers`: entropy bonus and KL estimators, penalty and adaptive coefficient;
 * `aggregation`: masked reductions (token and sequence means);
 * `distributions`: categorical, diagonal and tanh-squashed Gaussians;
@@ -37,6 +41,13 @@ from pgjax.kernels.policy_gradients import (
     sequence_log_ratio,
     surrogate_loss,
 )
+from pgjax.kernels.preferences import bradley_terry_loss
+from pgjax.kernels.q_learning import (
+    epsilon_greedy,
+    linear_schedule,
+    q_learning_targets,
+    q_value_loss,
+)
 from pgjax.kernels.recurrence import reverse_linear_recurrence
 from pgjax.kernels.regularizers import (
     adaptive_kl_coefficient,
@@ -52,7 +63,14 @@ from pgjax.kernels.returns import (
     n_step_returns,
     td_errors,
 )
+from pgjax.kernels.soft_actor_critic import (
+    sac_actor_loss,
+    sac_temperature_loss,
+    soft_q_targets,
+    twin_q_loss,
+)
 from pgjax.kernels.value import value_loss
+from pgjax.kernels.vtrace import vtrace
 
 __all__ = [
     "Categorical",
@@ -63,10 +81,12 @@ __all__ = [
     "aggregate_loss",
     "approx_kl",
     "batch_mean_baseline",
+    "bradley_terry_loss",
     "clip_fraction",
     "discounted_returns",
     "dr_grpo_advantages",
     "entropy_loss",
+    "epsilon_greedy",
     "fisher_vector_product",
     "gae",
     "grpo_advantages",
@@ -74,15 +94,23 @@ __all__ = [
     "kl_penalty_loss",
     "lambda_returns",
     "leave_one_out_baseline",
+    "linear_schedule",
     "n_step_returns",
     "natural_gradient_step",
     "normalize_advantages",
     "policy_gradient_loss",
     "ppo_clip_loss",
+    "q_learning_targets",
+    "q_value_loss",
     "reverse_linear_recurrence",
     "rloo_advantages",
+    "sac_actor_loss",
+    "sac_temperature_loss",
     "sequence_log_ratio",
+    "soft_q_targets",
     "surrogate_loss",
     "td_errors",
+    "twin_q_loss",
     "value_loss",
+    "vtrace",
 ]

@@ -89,13 +89,74 @@ def coefficient(
             f"{fn}: `{name}` has shape {x.shape}, expected a scalar, the batch shape "
             f"{batch_shape} or the full shape {full_shape}."
         )
-    value = _concrete(x)
-    if value is not None and value.size:
-        if low is not None and np.any(value < low):
-            raise ValueError(f"{fn}: `{name}` must be >= {low}, got {value.min()}.")
-        if high is not None and np.any(value > high):
-            raise ValueError(f"{fn}: `{name}` must be <= {high}, got {value.max()}.")
+    check_range(fn, name, x, at_least=low, at_most=high)
     return jnp.broadcast_to(x, full_shape)
+
+
+def check_range(fn: str, name: str, x, *, at_least=None, above=None, at_most=None, below=None):
+    """Raises ValueError when `x` is known at trace time and any of its values is NaN or out of
+    range (`above`/`below` strict, `at_least`/`at_most` inclusive). A traced value (a vmapped
+    hyperparameter, an argument of a jitted function) cannot be checked and passes unchecked."""
+    value = _concrete(x)
+    if value is None or not value.size:
+        return
+    value = value.astype(np.float64)
+    bounds = [
+        (f">= {at_least}", at_least, np.greater_equal),
+        (f"> {above}", above, np.greater),
+        (f"<= {at_most}", at_most, np.less_equal),
+        (f"< {below}", below, np.less),
+    ]
+    bounds = [(text, bound, holds) for text, bound, holds in bounds if bound is not None]
+    where = "" if value.ndim == 0 else f" (one of its {value.size} values)"
+    nan = np.isnan(value)
+    if nan.any():
+        wanted = " and ".join(text for text, _, _ in bounds)
+        wanted = f"a number {wanted}" if wanted else "a number"
+        raise ValueError(f"{fn}: `{name}` must be {wanted}, got nan{where}.")
+    for text, bound, holds in bounds:
+        bad = ~holds(value, bound)
+        if bad.any():
+            got = value.reshape(-1)[np.argmax(bad.reshape(-1))]
+            raise ValueError(f"{fn}: `{name}` must be {text}, got {got}{where}.")
+
+
+def check_scalar(fn: str, name: str, x, **bounds):
+    """A scalar setting such as `clip_eps` or `max_kl`: shape `()`, and in range when known at
+    trace time (see `check_range`; traced values are not checked). Returns `x` unchanged."""
+    if x is None or isinstance(x, bool) or not _is_number(x):
+        raise TypeError(f"{fn}: `{name}` must be a real number, got {x!r}.")
+    if jnp.ndim(x) != 0:
+        raise ValueError(f"{fn}: `{name}` must be a scalar, got shape {jnp.shape(x)}.")
+    check_range(fn, name, x, **bounds)
+    return x
+
+
+def check_count(fn: str, name: str, n, at_least: int = 1) -> int:
+    """A static int setting (a number of steps, iterations, backtracks): a Python or NumPy int
+    >= `at_least`, known at trace time."""
+    if not isinstance(n, int | np.integer) or isinstance(n, bool) or n < at_least:
+        raise ValueError(f"{fn}: `{name}` must be a static int >= {at_least}, got {n!r}.")
+    return int(n)
+
+
+def _is_number(x) -> bool:
+    dtype = getattr(x, "dtype", None)
+    if dtype is None:
+        return isinstance(x, int | float | np.number)
+    return jnp.issubdtype(dtype, jnp.floating) or jnp.issubdtype(dtype, jnp.integer)
+
+
+def select(mask, x, fill=0.0):
+    """`x` where `mask` is set and `fill` elsewhere (`x` itself when there is no mask).
+
+    A select, never a product: 0 · NaN is NaN, but a select's masked-out slots hold `fill`
+    whatever `x` held there, and its derivative is again a select, so no NaN or ±inf in a
+    masked-out slot reaches a result or a gradient. Kernels apply it to their inputs first, so
+    every later operation (exp, log, ratios, products) only ever sees `fill` there: the
+    double-`where` pattern, done once at the entrance.
+    """
+    return x if mask is None else jnp.where(mask, x, fill)
 
 
 def check_choice(fn: str, name: str, value, choices: Sequence[str]) -> None:

@@ -8,6 +8,9 @@ mean uses the sample itself and so is biased by O(1/N); the leave-one-out mean i
 
 Group functions take `[*B, G]` with the group axis last: G samples (responses) for the same
 prompt/state, as in LLM fine-tuning.
+
+Masks select, they never multiply: NaN or ±inf in a masked-out element reaches no result and no
+gradient.
 """
 
 from __future__ import annotations
@@ -19,11 +22,13 @@ from pgjax.kernels import _checks
 
 
 def _masked(fn: str, name: str, x, mask):
+    """`(x with masked-out elements set to 0, gradient stopped; valid: bool or None; weights:
+    0/1 float counts)`."""
     dtype = _checks.compute_dtype(x)
     x = jax.lax.stop_gradient(_checks.as_float(fn, name, x, dtype))
     mask = _checks.check_mask(fn, mask, x.shape, f"`{name}`")
     weights = jnp.ones_like(x) if mask is None else mask.astype(dtype)
-    return x, weights
+    return _checks.select(mask, x), mask, weights
 
 
 def batch_mean_baseline(returns: jax.Array, mask: jax.Array | None = None) -> jax.Array:
@@ -38,8 +43,8 @@ def batch_mean_baseline(returns: jax.Array, mask: jax.Array | None = None) -> ja
     Returns:
       `[*S]` float, the baseline (a constant: gradient stopped).
     """
-    returns, weights = _masked("batch_mean_baseline", "returns", returns, mask)
-    mean = (returns * weights).sum() / jnp.maximum(weights.sum(), 1.0)
+    returns, _, weights = _masked("batch_mean_baseline", "returns", returns, mask)
+    mean = returns.sum() / jnp.maximum(weights.sum(), 1.0)
     return jnp.broadcast_to(mean, returns.shape)
 
 
@@ -63,45 +68,54 @@ def leave_one_out_baseline(
       `[*S]` float, the baseline (gradient stopped).
     """
     fn = "leave_one_out_baseline"
-    returns, weights = _masked(fn, "returns", returns, mask)
-    if not -returns.ndim <= axis < returns.ndim:
-        raise ValueError(f"{fn}: `axis` {axis} is out of range for shape {returns.shape}.")
-    total = (returns * weights).sum(axis, keepdims=True) - returns * weights
+    returns, _, weights = _masked(fn, "returns", returns, mask)
+    if not isinstance(axis, int) or not -returns.ndim <= axis < returns.ndim:
+        raise ValueError(f"{fn}: `axis` {axis!r} is out of range for shape {returns.shape}.")
+    total = returns.sum(axis, keepdims=True) - returns
     others = weights.sum(axis, keepdims=True) - weights
     return jnp.where(others > 0, total / jnp.maximum(others, 1.0), 0.0)
 
 
 def _group_stats(fn: str, rewards, mask):
     _checks.check_rank(fn, "rewards", rewards, 1, "[*B, G] with the group axis last")
-    rewards, weights = _masked(fn, "rewards", rewards, mask)
+    rewards, mask, weights = _masked(fn, "rewards", rewards, mask)
     count = jnp.maximum(weights.sum(-1, keepdims=True), 1.0)
-    mean = (rewards * weights).sum(-1, keepdims=True) / count
-    return rewards, weights, mean, count
+    mean = rewards.sum(-1, keepdims=True) / count
+    return rewards, mask, _checks.select(mask, rewards - mean), count
 
 
 def grpo_advantages(
-    rewards: jax.Array, mask: jax.Array | None = None, eps: float = 1e-6
+    rewards: jax.Array, mask: jax.Array | None = None, eps: float = 1e-6, ddof: int = 0
 ) -> jax.Array:
     r"""GRPO's group-normalised advantages.
 
-    .. math:: A_i = \frac{r_i - \text{mean}_g(r)}{\text{std}_g(r) + \epsilon}
+    .. math::
+        A_i = \frac{r_i - \bar r}{s + \epsilon},\qquad
+        \bar r = \frac{1}{n}\sum_j r_j,\qquad
+        s = \sqrt{\frac{1}{n - \text{ddof}}\sum_j (r_j - \bar r)^2}
 
-    with the (population) mean and std over the valid samples of the group. Shao et al. (2024),
-    "DeepSeekMath", https://arxiv.org/abs/2402.03300. A group whose rewards are all equal gets
-    zeros.
+    over the n valid samples of the group. Shao et al. (2024), "DeepSeekMath",
+    https://arxiv.org/abs/2402.03300, §4.1.2, write std(r) without saying which estimate. `ddof=0`
+    (the default) is the population std; `ddof=1` the unbiased sample estimate that TRL's
+    `GRPOTrainer` and verl's `compute_grpo_outcome_advantage` compute (torch's `std`): larger by
+    √(n / (n − 1)), e.g. 7% for groups of 8, so the advantages are that much smaller. A group
+    whose rewards are all equal gets zeros, and so does a group of n ≤ ddof samples.
 
     Args:
       rewards: `[*B, G]` float, one scalar reward per sample of each group.
       mask: optional `[*B, G]` bool, valid samples.
-      eps: added to the std.
+      eps: scalar float > 0, added to the std (checked when known at trace time).
+      ddof: static int, 0 or 1: the std divides by n − ddof.
 
     Returns:
       `[*B, G]` float (0 where masked out).
     """
     fn = "grpo_advantages"
-    rewards, weights, mean, count = _group_stats(fn, rewards, mask)
-    std = jnp.sqrt((jnp.square(rewards - mean) * weights).sum(-1, keepdims=True) / count)
-    return (rewards - mean) / (std + eps) * weights
+    _checks.check_scalar(fn, "eps", eps, above=0)
+    _checks.check_choice(fn, "ddof", ddof, (0, 1))
+    _, _, centred, count = _group_stats(fn, rewards, mask)
+    std = jnp.sqrt(jnp.square(centred).sum(-1, keepdims=True) / jnp.maximum(count - ddof, 1.0))
+    return centred / (std + eps)
 
 
 def dr_grpo_advantages(rewards: jax.Array, mask: jax.Array | None = None) -> jax.Array:
@@ -119,8 +133,7 @@ def dr_grpo_advantages(rewards: jax.Array, mask: jax.Array | None = None) -> jax
     Returns:
       `[*B, G]` float (0 where masked out).
     """
-    rewards, weights, mean, _ = _group_stats("dr_grpo_advantages", rewards, mask)
-    return (rewards - mean) * weights
+    return _group_stats("dr_grpo_advantages", rewards, mask)[2]
 
 
 def rloo_advantages(rewards: jax.Array, mask: jax.Array | None = None) -> jax.Array:
@@ -140,8 +153,8 @@ def rloo_advantages(rewards: jax.Array, mask: jax.Array | None = None) -> jax.Ar
     """
     fn = "rloo_advantages"
     _checks.check_rank(fn, "rewards", rewards, 1, "[*B, G] with the group axis last")
-    rewards, weights = _masked(fn, "rewards", rewards, mask)
-    return (rewards - leave_one_out_baseline(rewards, mask, axis=-1)) * weights
+    rewards, mask, _ = _masked(fn, "rewards", rewards, mask)
+    return _checks.select(mask, rewards - leave_one_out_baseline(rewards, mask, axis=-1))
 
 
 def normalize_advantages(
@@ -159,25 +172,27 @@ def normalize_advantages(
     Args:
       advantages: `[*S]` float.
       mask: optional `[*S]` bool, the elements that count.
-      eps: added to σ.
+      eps: scalar float ≥ 0, added to σ (checked when known at trace time).
 
     Returns:
       `[*S]` float, normalised advantages.
     """
     fn = "normalize_advantages"
+    _checks.check_scalar(fn, "eps", eps, at_least=0)
     dtype = _checks.compute_dtype(advantages)
     advantages = _checks.as_float(fn, "advantages", advantages, dtype)
     mask = _checks.check_mask(fn, mask, advantages.shape, "`advantages`")
     weights = jnp.ones_like(advantages) if mask is None else mask.astype(dtype)
     count = jnp.maximum(weights.sum(), 1.0)
+    advantages = _checks.select(mask, advantages)
     # Shift by one valid element first: equal advantages then centre to exactly 0 (a float32 mean
     # of equal values is not always exactly that value, which would normalise rounding noise).
     flat = advantages.reshape(-1)
     first_valid = 0 if mask is None or flat.size == 0 else jnp.argmax(mask.reshape(-1))
     shift = jax.lax.stop_gradient(flat[first_valid]) if flat.size else 0.0
     shifted = advantages - shift
-    mean = (shifted * weights).sum() / count
-    centred = (shifted - mean) * weights
+    mean = _checks.select(mask, shifted).sum() / count
+    centred = _checks.select(mask, shifted - mean)
     # The floor keeps the gradient finite (not 0 · ∞ = NaN) when the variance is exactly 0.
     variance = jnp.maximum(jnp.square(centred).sum() / count, jnp.finfo(dtype).tiny)
     std = jnp.sqrt(variance)

@@ -44,39 +44,49 @@ def aggregate_loss(
     * `"constant_normalizer"`: Σ m ℓ / `normalizer` (Dr. GRPO, Liu et al. 2025,
       "Understanding R1-Zero-like training", https://arxiv.org/abs/2503.20783).
 
-    An all-masked input reduces to 0, never NaN.
+    An all-masked input reduces to 0, never NaN. The mask selects (it never multiplies): NaN or
+    ±inf in a masked-out element reaches neither the result nor its gradient.
 
     Args:
       losses: `[*S]` float, any shape (rank >= 1 for the sequence reductions).
       mask: optional `[*S]` bool, True where the element counts.
       reduction: one of the names above.
-      normalizer: the constant for `"constant_normalizer"` (e.g. batch size × max length).
+      normalizer: scalar float > 0, the constant of `"constant_normalizer"` (e.g. batch size ×
+        max length); only that reduction takes it. Checked when known at trace time, not when
+        traced.
 
     Returns:
       scalar float.
     """
     fn = "aggregate_loss"
     _checks.check_choice(fn, "reduction", reduction, REDUCTIONS)
+    if reduction == "constant_normalizer":
+        if normalizer is None:
+            raise ValueError(
+                f"{fn}: reduction 'constant_normalizer' needs a positive `normalizer`, got None."
+            )
+        _checks.check_scalar(fn, "normalizer", normalizer, above=0)
+    elif normalizer is not None:
+        raise ValueError(
+            f"{fn}: `normalizer` is only used by reduction 'constant_normalizer', got "
+            f"reduction={reduction!r} and normalizer={normalizer!r}."
+        )
     dtype = _checks.compute_dtype(losses)
     losses = _checks.as_float(fn, "losses", losses, dtype)
     mask = _checks.check_mask(fn, mask, losses.shape, "`losses`")
-    weights = jnp.ones_like(losses) if mask is None else mask.astype(dtype)
-    weighted = losses * weights
+    counts = jnp.ones_like(losses) if mask is None else mask.astype(dtype)
+    losses = _checks.select(mask, losses)
     if reduction == "mean":
-        return _safe_divide(weighted.sum(), weights.sum())
+        return _safe_divide(losses.sum(), counts.sum())
     if reduction == "sum":
-        return weighted.sum()
+        return losses.sum()
     if reduction == "constant_normalizer":
-        if normalizer is None or (isinstance(normalizer, (int, float)) and normalizer <= 0):
-            raise ValueError(
-                f"{fn}: reduction 'constant_normalizer' needs a positive `normalizer`, "
-                f"got {normalizer!r}."
-            )
-        return weighted.sum() / normalizer
+        return losses.sum() / normalizer
     _checks.check_rank(fn, "losses", losses, 1, "[*B, L] with the sequence axis last")
-    tokens = weights.sum(-1)
-    per_sequence = weighted.sum(-1)
+    tokens = counts.sum(-1)
+    per_sequence = losses.sum(-1)
     if reduction == "seq_mean_token_mean":
         per_sequence = _safe_divide(per_sequence, tokens)
-    has_tokens = (tokens > 0).astype(dtype)
-    return _safe_divide((per_sequence * has_tokens).sum(), has_tokens.sum())
+    has_tokens = tokens > 0
+    per_sequence = jnp.where(has_tokens, per_sequence, 0.0)
+    return _safe_divide(per_sequence.sum(), has_tokens.sum().astype(dtype))

@@ -10,6 +10,8 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.sparse.linalg import cg
 
+from pgjax.kernels import _checks
+
 Params = Any
 
 
@@ -44,6 +46,7 @@ def fisher_vector_product(
     Returns:
       pytree like `params`.
     """
+    _checks.check_scalar("fisher_vector_product", "damping", damping, at_least=0)
     hvp = jax.jvp(jax.grad(kl_fn), (params,), (vector,))[1]
     return _tree_axpy(damping, vector, hvp)
 
@@ -76,9 +79,10 @@ def natural_gradient_step(
         \Delta = \sqrt{\frac{2\delta}{x^\top F x}}\; x
 
     then a backtracking line search over θ + α^k Δ, k = 0 … K−1, accepting the first step that
-    improves the surrogate and keeps the mean KL ≤ δ; if none does, the parameters are
-    unchanged. Schulman et al. (2015), "Trust region policy optimization",
-    https://arxiv.org/abs/1502.05477, §6 and Appendix C. Fully jittable (CG is
+    improves the surrogate and keeps the mean KL ≤ δ; if none does (including when the
+    direction is not finite, e.g. from a singular Fisher with `cg_damping=0`), the input
+    parameters are returned exactly, bit for bit. Schulman et al. (2015), "Trust region policy
+    optimization", https://arxiv.org/abs/1502.05477, §6 and Appendix C. Fully jittable (CG is
     `jax.scipy.sparse.linalg.cg`, the line search a `lax.while_loop`); works on any pytree.
 
     Args:
@@ -86,19 +90,28 @@ def natural_gradient_step(
       surrogate_fn: params ↦ scalar surrogate objective to *maximise*, e.g.
         E[π_θ(a|s)/π_old(a|s) · Â].
       kl_fn: params ↦ scalar mean KL(π_old ‖ π_params) over the batch (0 at θ_old).
-      max_kl: scalar float > 0, δ (may be traced).
+      max_kl: scalar float > 0, δ (may be traced; a traced δ ≤ 0 accepts no step).
       fisher_kl_fn: optional params ↦ mean KL whose Hessian gives the Fisher-vector products
         (the CG system and the step size), typically `kl_fn` on a subsample of the batch:
         OpenAI Baselines' TRPO uses every 5th sample, for a fraction of the cost. The line
         search still enforces `kl_fn` ≤ δ. Default: `kl_fn`.
-      cg_iterations: static int, conjugate-gradient iterations.
+      cg_iterations: static int ≥ 1, conjugate-gradient iterations.
       cg_damping: scalar float ≥ 0, Fisher damping.
       backtrack_coef: scalar float in (0, 1), α.
-      max_backtracks: static int, K.
+      max_backtracks: static int ≥ 1, K.
+
+    `max_kl`, `cg_damping` and `backtrack_coef` are range-checked (NaN included) when known at
+    trace time; traced values are not checked.
 
     Returns:
       `(new_params, NaturalGradientInfo)`.
     """
+    fn = "natural_gradient_step"
+    _checks.check_scalar(fn, "max_kl", max_kl, above=0)
+    _checks.check_scalar(fn, "cg_damping", cg_damping, at_least=0)
+    _checks.check_scalar(fn, "backtrack_coef", backtrack_coef, above=0, below=1)
+    cg_iterations = _checks.check_count(fn, "cg_iterations", cg_iterations)
+    max_backtracks = _checks.check_count(fn, "max_backtracks", max_backtracks)
     old_surrogate, gradient = jax.value_and_grad(surrogate_fn)(params)
 
     def fvp(v):
@@ -134,7 +147,9 @@ def natural_gradient_step(
         keep_searching, try_next, (jnp.array(0), jnp.array(False), zero, zero, zero)
     )
     fraction = jnp.where(accepted, fraction, 0.0)
-    new_params = _tree_axpy(fraction * step_size, direction, params)
+    # A select, not θ + 0 · Δ: a rejected step returns θ exactly even when Δ is NaN.
+    candidate = _tree_axpy(fraction * step_size, direction, params)
+    new_params = jax.tree.map(lambda c, p: jnp.where(accepted, c, p), candidate, params)
     info = NaturalGradientInfo(
         kl=jnp.where(accepted, kl, 0.0),
         improvement=jnp.where(accepted, improvement, 0.0),

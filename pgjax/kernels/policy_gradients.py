@@ -1,6 +1,12 @@
 """Policy-gradient losses: the score-function (REINFORCE / actor-critic) loss, the importance-
 weighted surrogate of TRPO, PPO's clipped surrogate and its variants, and the clip-fraction
-diagnostic."""
+diagnostic.
+
+Masks select, they never multiply: every input is replaced by 0 in masked-out elements before
+anything is computed from it, so NaN or ±inf there (e.g. −inf log-probabilities of padding
+tokens) reaches neither the loss nor its gradient. Coefficients (`clip_eps`, `dual_clip`) are
+range-checked, NaN included, when known at trace time; traced ones are not checked.
+"""
 
 from __future__ import annotations
 
@@ -40,6 +46,8 @@ def policy_gradient_loss(
     log_probs = _checks.as_float(fn, "log_probs", log_probs, dtype)
     _checks.check_shape(fn, "advantages", advantages, log_probs.shape, "`log_probs`")
     advantages = jax.lax.stop_gradient(_checks.as_float(fn, "advantages", advantages, dtype))
+    mask = _checks.check_mask(fn, mask, log_probs.shape, "`log_probs`")
+    log_probs, advantages = _checks.select(mask, log_probs), _checks.select(mask, advantages)
     return aggregate_loss(-log_probs * advantages, mask, reduction)
 
 
@@ -82,15 +90,20 @@ def surrogate_loss(
         _checks.as_float(fn, "old_log_probs", old_log_probs, dtype)
     )
     advantages = jax.lax.stop_gradient(_checks.as_float(fn, "advantages", advantages, dtype))
+    mask = _checks.check_mask(fn, mask, log_probs.shape, "`log_probs`")
+    log_probs, old_log_probs, advantages = (
+        _checks.select(mask, x) for x in (log_probs, old_log_probs, advantages)
+    )
     ratio = jnp.exp(log_probs - old_log_probs)
     return aggregate_loss(-ratio * advantages, mask, reduction)
 
 
 def _clip_bounds(fn: str, clip_eps, clip_eps_high):
-    clip_eps_high = clip_eps if clip_eps_high is None else clip_eps_high
-    for name, eps in (("clip_eps", clip_eps), ("clip_eps_high", clip_eps_high)):
-        if isinstance(eps, (int, float)) and eps < 0:
-            raise ValueError(f"{fn}: `{name}` must be >= 0, got {eps}.")
+    _checks.check_scalar(fn, "clip_eps", clip_eps, at_least=0)
+    if clip_eps_high is None:
+        clip_eps_high = clip_eps
+    else:
+        _checks.check_scalar(fn, "clip_eps_high", clip_eps_high, at_least=0)
     return 1.0 - clip_eps, 1.0 + clip_eps_high
 
 
@@ -120,9 +133,10 @@ def sequence_log_ratio(
     _checks.check_shape(fn, "old_log_probs", old_log_probs, log_probs.shape, "`log_probs`")
     old_log_probs = _checks.as_float(fn, "old_log_probs", old_log_probs, dtype)
     mask = _checks.check_mask(fn, mask, log_probs.shape, "`log_probs`")
-    weights = jnp.ones_like(log_probs) if mask is None else mask.astype(dtype)
-    log_ratio = (log_probs - jax.lax.stop_gradient(old_log_probs)) * weights
-    return log_ratio.sum(-1) / jnp.maximum(weights.sum(-1), 1.0)
+    tokens = jnp.ones_like(log_probs) if mask is None else mask.astype(dtype)
+    log_probs = _checks.select(mask, log_probs)
+    old_log_probs = _checks.select(mask, jax.lax.stop_gradient(old_log_probs))
+    return (log_probs - old_log_probs).sum(-1) / jnp.maximum(tokens.sum(-1), 1.0)
 
 
 def ppo_clip_loss(
@@ -136,6 +150,7 @@ def ppo_clip_loss(
     sequence_level: bool = False,
     mask: jax.Array | None = None,
     reduction: str = "mean",
+    normalizer=None,
 ) -> jax.Array:
     r"""PPO's clipped surrogate loss (to minimise), with clip-higher, dual-clip and GSPO variants.
 
@@ -162,20 +177,22 @@ def ppo_clip_loss(
       old_log_probs: same shape, log π_old(a|s) recorded when acting.
       advantages: `[*S]` float (token level) or `[*B]` float, one per sequence (sequence level).
       clip_eps: scalar float ≥ 0, ε (ε_low when `clip_eps_high` is given); may be traced.
-      clip_eps_high: optional scalar float ≥ 0, ε_high.
-      dual_clip: optional scalar float c > 1.
+      clip_eps_high: optional scalar float ≥ 0, ε_high; may be traced.
+      dual_clip: optional scalar float c > 1; may be traced.
       sequence_level: use the GSPO sequence ratio.
       mask: optional bool, `[*S]` (token level) or `[*B, L]` (sequence level: valid tokens;
         sequences with no valid token are left out).
       reduction: see `pgjax.aggregate_loss` (at sequence level it reduces over sequences).
+      normalizer: the constant of reduction `"constant_normalizer"` (Dr. GRPO: sequences ×
+        maximum length).
 
     Returns:
       scalar float.
     """
     fn = "ppo_clip_loss"
     low, high = _clip_bounds(fn, clip_eps, clip_eps_high)
-    if isinstance(dual_clip, (int, float)) and dual_clip <= 1.0:
-        raise ValueError(f"{fn}: `dual_clip` must be > 1, got {dual_clip}.")
+    if dual_clip is not None:
+        _checks.check_scalar(fn, "dual_clip", dual_clip, above=1)
     dtype = _checks.compute_dtype(log_probs, old_log_probs, advantages)
     if sequence_level:
         log_ratio = sequence_log_ratio(log_probs, old_log_probs, mask)
@@ -185,10 +202,13 @@ def ppo_clip_loss(
         log_probs = _checks.as_float(fn, "log_probs", log_probs, dtype)
         _checks.check_shape(fn, "old_log_probs", old_log_probs, log_probs.shape, "`log_probs`")
         old_log_probs = _checks.as_float(fn, "old_log_probs", old_log_probs, dtype)
-        log_ratio = log_probs - jax.lax.stop_gradient(old_log_probs)
+        mask = _checks.check_mask(fn, mask, log_probs.shape, "`log_probs`")
+        log_probs = _checks.select(mask, log_probs)
+        log_ratio = log_probs - _checks.select(mask, jax.lax.stop_gradient(old_log_probs))
         expected, like = log_probs.shape, "`log_probs`"
     _checks.check_shape(fn, "advantages", advantages, expected, like)
     advantages = jax.lax.stop_gradient(_checks.as_float(fn, "advantages", advantages, dtype))
+    advantages = _checks.select(mask, advantages)
     ratio = jnp.exp(log_ratio)
     unclipped = ratio * advantages
     clipped = jnp.clip(ratio, low, high) * advantages
@@ -199,7 +219,7 @@ def ppo_clip_loss(
         objective = jnp.where(
             advantages < 0, jnp.maximum(objective, dual_clip * advantages), objective
         )
-    return aggregate_loss(-objective, mask, reduction)
+    return aggregate_loss(-objective, mask, reduction, normalizer)
 
 
 def clip_fraction(
@@ -227,6 +247,9 @@ def clip_fraction(
     dtype = _checks.compute_dtype(log_probs, old_log_probs)
     log_probs = _checks.as_float(fn, "log_probs", log_probs, dtype)
     _checks.check_shape(fn, "old_log_probs", old_log_probs, log_probs.shape, "`log_probs`")
-    ratio = jnp.exp(log_probs - _checks.as_float(fn, "old_log_probs", old_log_probs, dtype))
+    old_log_probs = _checks.as_float(fn, "old_log_probs", old_log_probs, dtype)
+    mask = _checks.check_mask(fn, mask, log_probs.shape, "`log_probs`")
+    log_ratio = _checks.select(mask, log_probs) - _checks.select(mask, old_log_probs)
+    ratio = jnp.exp(log_ratio)
     clipped = ((ratio < low) | (ratio > high)).astype(dtype)
     return jax.lax.stop_gradient(aggregate_loss(clipped, mask, "mean"))

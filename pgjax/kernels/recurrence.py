@@ -8,6 +8,10 @@ read backwards in time, with `a_t` the (discount × trace × not-done) coefficie
 one-step term. This module solves it two ways that give the same numbers: a reverse `lax.scan`
 (T sequential steps, cheapest on CPU) and `lax.associative_scan` (O(log T) depth, for long
 horizons on accelerators).
+
+A zero coefficient cuts the recursion: `y_t = b_t` exactly, whatever `y_{t+1}` holds. Episode
+boundaries set `a_t = 0`, so NaN or ±inf in a later episode reaches neither an earlier
+episode's values nor their gradients (`a_t · y_{t+1}` alone would be 0 · NaN = NaN).
 """
 
 from __future__ import annotations
@@ -22,17 +26,23 @@ from pgjax.kernels import _checks
 METHODS = ("scan", "associative")
 
 
+def _apply(a, b, y):
+    """b + a · y, and exactly b where a = 0 (y is selected away first, so neither the value nor
+    the gradient ever multiplies 0 by a non-finite y)."""
+    return b + a * jnp.where(a != 0, y, 0.0)
+
+
 def _compose(later, earlier):
     # Composes y ↦ b_e + a_e · (b_l + a_l · y): the earlier step applied after the later one.
     a_later, b_later = later
     a_earlier, b_earlier = earlier
-    return a_earlier * a_later, b_earlier + a_earlier * b_later
+    return a_earlier * a_later, _apply(a_earlier, b_earlier, b_later)
 
 
 def _step(carry, ab):
     # Module level (not a closure) so that eager calls hit JAX's trace and compile caches.
     a, b = ab
-    y = b + a * carry
+    y = _apply(a, b, carry)
     return y, y
 
 
@@ -40,6 +50,9 @@ def reverse_linear_recurrence(
     coefficients: jax.Array, offsets: jax.Array, method: str = "scan"
 ) -> jax.Array:
     """Solves y_t = offsets_t + coefficients_t · y_{t+1} backwards in time, with y_T = 0.
+
+    A zero coefficient cuts the recursion: there y_t = offsets_t exactly, even where y_{t+1} is
+    NaN or infinite, in the value and in the gradient.
 
     Args:
       coefficients: `[T, *B]` float, a_t.
@@ -104,7 +117,7 @@ def _fused_step(terms):
     def step(carry, x):
         y, constants = carry
         coefficient, offset = terms({**constants, **x})
-        y = offset + coefficient * y
+        y = _apply(coefficient, offset, y)
         return (y, constants), y
 
     return step

@@ -8,6 +8,9 @@ KL(π ‖ π_ref) is estimated from samples a ~ π with r = π_ref(a) / π(a) (S
 * k1 = −log r: unbiased, high variance, can be negative per sample.
 * k2 = ½ (log r)²: biased, low variance, always ≥ 0.
 * k3 = (r − 1) − log r: unbiased, low variance, always ≥ 0.
+
+Masks select, they never multiply: NaN or ±inf in a masked-out element reaches neither a loss
+nor its gradient.
 """
 
 from __future__ import annotations
@@ -41,9 +44,11 @@ def entropy_loss(
     Returns:
       scalar float.
     """
+    fn = "entropy_loss"
     dtype = _checks.compute_dtype(entropies)
-    entropies = _checks.as_float("entropy_loss", "entropies", entropies, dtype)
-    return aggregate_loss(-entropies, mask, reduction)
+    entropies = _checks.as_float(fn, "entropies", entropies, dtype)
+    mask = _checks.check_mask(fn, mask, entropies.shape, "`entropies`")
+    return aggregate_loss(-_checks.select(mask, entropies), mask, reduction)
 
 
 def kl_estimate(log_probs: jax.Array, ref_log_probs: jax.Array, estimator: str = "k3") -> jax.Array:
@@ -79,6 +84,7 @@ def kl_penalty_loss(
     estimator: str = "k3",
     mask: jax.Array | None = None,
     reduction: str = "mean",
+    normalizer=None,
 ) -> jax.Array:
     r"""KL penalty to a reference policy, as added to a policy loss in RLHF / GRPO.
 
@@ -94,12 +100,26 @@ def kl_penalty_loss(
       estimator: `"k1"`, `"k2"` or `"k3"` (see `kl_estimate`).
       mask: optional `[*S]` bool.
       reduction: see `pgjax.aggregate_loss`.
+      normalizer: the constant of reduction `"constant_normalizer"`.
 
     Returns:
       scalar float.
     """
+    log_probs, ref_log_probs = _masked_pair(
+        "kl_penalty_loss", log_probs, "ref_log_probs", ref_log_probs, mask
+    )
     per_sample = kl_estimate(log_probs, jax.lax.stop_gradient(ref_log_probs), estimator)
-    return aggregate_loss(per_sample, mask, reduction)
+    return aggregate_loss(per_sample, mask, reduction, normalizer)
+
+
+def _masked_pair(fn: str, log_probs, name: str, other, mask):
+    """Both log-probability arrays with masked-out elements set to 0 (a select), so that the
+    estimators never see a NaN or ±inf there."""
+    if mask is None:
+        return log_probs, other
+    _checks.check_shape(fn, name, other, jnp.shape(log_probs), "`log_probs`")
+    mask = _checks.check_mask(fn, mask, jnp.shape(log_probs), "`log_probs`")
+    return _checks.select(mask, log_probs), _checks.select(mask, other)
 
 
 def approx_kl(
@@ -121,6 +141,9 @@ def approx_kl(
     Returns:
       scalar float.
     """
+    log_probs, old_log_probs = _masked_pair(
+        "approx_kl", log_probs, "old_log_probs", old_log_probs, mask
+    )
     per_sample = kl_estimate(old_log_probs, log_probs, "k3")
     return jax.lax.stop_gradient(aggregate_loss(per_sample, mask, "mean"))
 
@@ -141,23 +164,26 @@ def adaptive_kl_coefficient(
       preferences", https://arxiv.org/abs/1909.08593): β' = β · (1 + gain · clip(KL/target − 1,
       −0.2, 0.2)).
 
-    Pure and jittable: β, KL and target may be traced.
+    Pure and jittable: β, KL and target may be traced. Values known at trace time are checked
+    (NaN included); traced ones are not.
 
     Args:
       beta: scalar float > 0, the current coefficient.
-      kl: scalar float, the KL measured after the last update.
+      kl: scalar float (not NaN), the KL measured after the last update.
       target: scalar float > 0, the desired KL.
       rule: `"ppo"` or `"proportional"`.
-      gain: proportional-controller gain (`K_β · n_steps / horizon` in Ziegler et al.).
+      gain: scalar float ≥ 0, proportional-controller gain (`K_β · n_steps / horizon` in
+        Ziegler et al.).
 
     Returns:
       scalar float, the new β.
     """
     fn = "adaptive_kl_coefficient"
     _checks.check_choice(fn, "rule", rule, ("ppo", "proportional"))
-    for name, x in (("beta", beta), ("kl", kl), ("target", target)):
-        if jnp.ndim(x) != 0:
-            raise ValueError(f"{fn}: `{name}` must be a scalar, got shape {jnp.shape(x)}.")
+    _checks.check_scalar(fn, "beta", beta, above=0)
+    _checks.check_scalar(fn, "kl", kl)
+    _checks.check_scalar(fn, "target", target, above=0)
+    _checks.check_scalar(fn, "gain", gain, at_least=0)
     dtype = _checks.compute_dtype(beta, kl, target)
     beta = jnp.asarray(beta, dtype)
     kl = jnp.asarray(kl, dtype)

@@ -10,8 +10,13 @@ Conventions shared by every kernel here:
 * On `terminated[t]` the successor is worth 0. On `truncated[t]` it is bootstrapped with
   `next_values[t]`. On either, the recursion does not carry across into the next episode.
 * The last row bootstraps from `next_values[T-1]` (the rollout was cut, not the episode).
+* Episode boundaries select, they never multiply: a terminated step's `next_values` is never
+  read, and the recursion does not carry back across a boundary, so NaN or ±inf there or in
+  another episode reaches neither the result nor its gradient (with respect to `rewards`,
+  `values` and `next_values`).
 * `gamma`, `lambda_`: a scalar (possibly traced, e.g. under `vmap` over hyperparameters), the
-  batch shape `B`, or the full `[T, *B]`.
+  batch shape `B`, or the full `[T, *B]`, in [0, 1]: checked (NaN included) when known at trace
+  time, unchecked when traced.
 * Results are targets: gradients are stopped unless `stop_gradient=False`.
 """
 
@@ -28,10 +33,17 @@ def _maybe_stop(x: jax.Array, stop_gradient: bool) -> jax.Array:
     return jax.lax.stop_gradient(x) if stop_gradient else x
 
 
-def _bootstrap(inputs) -> jax.Array:
-    """γ_t · (1 − terminated_t) · next_values_t: the discounted value of the true successor."""
-    not_terminated = 1.0 - inputs["terminated"].astype(inputs["rewards"].dtype)
-    return inputs["gamma"] * not_terminated * inputs["next_values"]
+def _bootstrap(i, unused=None) -> jax.Array:
+    """γ_t (1 − terminated_t) V(s'_t): the discounted value of the true successor, exactly 0 on
+    a terminated step (and wherever `unused` holds) whatever `next_values` holds there."""
+    not_terminated = 1.0 - i["terminated"].astype(i["rewards"].dtype)
+    # The select keeps a non-finite V(s') that is not read out of the value and the gradient.
+    # The 0/1 factor is then redundant, but it keeps the arithmetic that of the multiplying
+    # formula: with a bare select, XLA compiled PPO's update with different rounding inside
+    # the driver's chunk loop than inside `make_train`'s scan (measured: 1e-10 differences in
+    # tests/training/test_driver.py), and those must be the same bits.
+    read = jnp.where(i["terminated"] if unused is None else unused, 0.0, i["next_values"])
+    return i["gamma"] * not_terminated * read
 
 
 def td_errors(
@@ -154,12 +166,14 @@ def _lambda_returns(
 
 
 def _lambda_terms(i):
-    """(γλc, r + γ(1 − terminated)V' (1 − λc)) of G^λ_t, for one time step's inputs or all."""
-    dtype = i["rewards"].dtype
+    """(γλc, r + γ(1 − terminated)V' (1 − λc)) of G^λ_t, for one time step's inputs or all.
+
+    V' is not read where its weight (1 − terminated)(1 − λc) is 0: on terminated steps, and
+    inside an episode when λ = 1 (so `discounted_returns` reads it only where the episode was
+    cut)."""
     continues = ~(i["terminated"] | i["truncated"]) & i["not_last"]
-    trace = i["lambda_"] * continues.astype(dtype)
-    not_terminated = 1.0 - i["terminated"].astype(dtype)
-    bootstrap = i["gamma"] * not_terminated * i["next_values"]
+    trace = jnp.where(continues, i["lambda_"], 0.0)
+    bootstrap = _bootstrap(i, i["terminated"] | (trace == 1))
     return i["gamma"] * trace, i["rewards"] + bootstrap * (1.0 - trace)
 
 
@@ -242,27 +256,29 @@ def n_step_returns(
       `[T, *B]` float, G^(n)_t.
     """
     fn = "n_step_returns"
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"{fn}: `n` must be a static int >= 1, got {n!r}.")
+    n = _checks.check_count(fn, "n", n)
     x = _checks.trajectory(fn, rewards, terminated, truncated, gamma, next_values=next_values)
     num_steps = x["rewards"].shape[0]
 
     def ahead(a, k):
-        # a[t + k], padded past the end; padding is never read because `alive` is 0 there.
+        # a[t + k], padded past the end; padding is never read because `alive` is False there.
         pad = jnp.zeros((k, *a.shape[1:]), a.dtype)
         return jnp.concatenate([a[k:], pad], axis=0)
 
     bootstrap = _bootstrap(x)
+    continues = x["continues"] > 0
     returns = jnp.zeros_like(x["rewards"])
     discount = jnp.ones_like(x["rewards"])
-    alive = jnp.ones_like(x["rewards"])
+    alive = jnp.ones(x["rewards"].shape, bool)
+    # Selects, not products with 0/1 flags: a step past the episode's end (possibly NaN) is
+    # never added, so it reaches neither the return nor its gradient.
     for k in range(min(n, num_steps)):
-        continues_k = ahead(x["continues"], k)
-        stops_here = alive * (1.0 - continues_k) if k < n - 1 else alive
-        returns = returns + alive * discount * ahead(x["rewards"], k)
-        returns = returns + stops_here * discount * ahead(bootstrap, k)
+        continues_k = ahead(continues, k)
+        stops_here = alive & ~continues_k if k < n - 1 else alive
+        returns = jnp.where(alive, returns + discount * ahead(x["rewards"], k), returns)
+        returns = jnp.where(stops_here, returns + discount * ahead(bootstrap, k), returns)
         discount = discount * ahead(x["gamma"], k)
-        alive = alive * continues_k
+        alive = alive & continues_k
     return _maybe_stop(returns, stop_gradient)
 
 
@@ -342,7 +358,6 @@ def _gae_terms(i):
     c = not (terminated or truncated). The last row needs no special case: nothing follows it
     (the scan starts from Â_T = 0 and the associative scan never applies the last coefficient).
     """
-    not_terminated = 1.0 - i["terminated"].astype(i["rewards"].dtype)
-    deltas = i["rewards"] + i["gamma"] * not_terminated * i["next_values"] - i["values"]
-    continues = (~(i["terminated"] | i["truncated"])).astype(deltas.dtype)
-    return i["gamma"] * i["lambda_"] * continues, deltas
+    deltas = i["rewards"] + _bootstrap(i) - i["values"]
+    continues = ~(i["terminated"] | i["truncated"])
+    return jnp.where(continues, i["gamma"] * i["lambda_"], 0.0), deltas

@@ -47,9 +47,13 @@ def value_loss(
       old_values: optional `[*S]` float, the values recorded when acting (for clipping).
       clip_eps: optional scalar float ≥ 0; clipping is on when both this and `old_values` are set.
       loss: `"squared"` or `"huber"`.
-      huber_delta: scalar float > 0, the Huber transition point.
-      mask: optional `[*S]` bool.
+      huber_delta: scalar float > 0, the Huber transition point (used by `"huber"` only).
+      mask: optional `[*S]` bool. It selects: NaN or ±inf in a masked-out element of any input
+        reaches neither the loss nor its gradient.
       reduction: see `pgjax.aggregate_loss`.
+
+    `clip_eps` and `huber_delta` are range-checked (NaN included) when known at trace time;
+    traced values are not checked.
 
     Returns:
       scalar float.
@@ -61,14 +65,21 @@ def value_loss(
             f"{fn}: value clipping needs both `old_values` and `clip_eps`; got "
             f"old_values={'set' if old_values is not None else None}, clip_eps={clip_eps!r}."
         )
+    if clip_eps is not None:
+        _checks.check_scalar(fn, "clip_eps", clip_eps, at_least=0)
+    if loss == "huber":
+        _checks.check_scalar(fn, "huber_delta", huber_delta, above=0)
     dtype = _checks.compute_dtype(values, targets, old_values)
     values = _checks.as_float(fn, "values", values, dtype)
     _checks.check_shape(fn, "targets", targets, values.shape, "`values`")
     targets = jax.lax.stop_gradient(_checks.as_float(fn, "targets", targets, dtype))
+    mask = _checks.check_mask(fn, mask, values.shape, "`values`")
+    values, targets = _checks.select(mask, values), _checks.select(mask, targets)
     per_element = _elementwise(values - targets, loss, huber_delta)
     if old_values is not None:
         _checks.check_shape(fn, "old_values", old_values, values.shape, "`values`")
         old_values = jax.lax.stop_gradient(_checks.as_float(fn, "old_values", old_values, dtype))
+        old_values = _checks.select(mask, old_values)
         clipped = old_values + jnp.clip(values - old_values, -clip_eps, clip_eps)
         per_element = jnp.maximum(per_element, _elementwise(clipped - targets, loss, huber_delta))
     return aggregate_loss(per_element, mask, reduction)

@@ -80,6 +80,34 @@ def test_grpo_advantages_match_reference(rng, use_mask):
 
 
 @pytest.mark.parametrize("use_mask", [False, True])
+def test_grpo_advantages_with_the_unbiased_std_match_reference(rng, use_mask):
+    # ddof=1, as TRL and verl; group_mask has a group of one valid sample, which gets 0.
+    rewards = rng.normal(size=GROUPS)
+    mask = group_mask(rng) if use_mask else None
+    out = pgjax.grpo_advantages(f32(rewards), None if mask is None else jnp.asarray(mask), ddof=1)
+    np.testing.assert_allclose(out, ref.grpo_advantages(rewards, mask, ddof=1), **TOL)
+    assert np.all(np.isfinite(out))
+
+
+@PROPERTY
+@given(rewards_arrays)
+def test_unbiased_grpo_advantages_are_the_population_ones_shrunk_by_sqrt_g_minus_one_over_g(
+    rewards,
+):
+    # s_1 = s_0 · √(G/(G−1)) with no ε: the advantages scale by √((G−1)/G) exactly.
+    size = GROUPS[1]
+    population = np.asarray(pgjax.grpo_advantages(f32(rewards), eps=1e-30))
+    unbiased = np.asarray(pgjax.grpo_advantages(f32(rewards), eps=1e-30, ddof=1))
+    shrunk = population * np.sqrt((size - 1) / size)
+    np.testing.assert_allclose(unbiased, shrunk, rtol=1e-4, atol=1e-4)
+
+
+def test_grpo_ddof_must_be_zero_or_one():
+    with pytest.raises(ValueError, match="grpo_advantages: `ddof` must be one of"):
+        pgjax.grpo_advantages(jnp.zeros((2, 3)), ddof=2)
+
+
+@pytest.mark.parametrize("use_mask", [False, True])
 def test_dr_grpo_advantages_match_reference(rng, use_mask):
     rewards = rng.normal(size=GROUPS)
     mask = group_mask(rng) if use_mask else None

@@ -243,6 +243,12 @@ CASES = {
         lambda rng: _seq(rng, "adv", "mask"),
         "stopped",
     ),
+    "bradley_terry_loss": Case(
+        "bradley_terry_loss",
+        lambda c, r, m: pgjax.bradley_terry_loss(c, r, m),
+        lambda rng: _seq(rng, "adv", "adv", "mask"),
+        "flows",
+    ),
     "normalize_advantages": Case(
         "normalize_advantages",
         lambda a, m: pgjax.normalize_advantages(a, m),
@@ -312,6 +318,97 @@ if hasattr(pgjax, "surrogate_loss"):
         lambda rng: _seq(rng, "logp", "logp", "adv", "mask"),
         "flows",
     )
+
+
+def _q_batch(rng):
+    """Rewards `[B]`, next Q `[B, A]`, selector `[B, A]`, terminated `[B]` (B = 4, A = 3)."""
+    return (
+        f32(rng.normal(size=4)),
+        f32(rng.normal(size=(4, 3))),
+        f32(rng.normal(size=(4, 3))),
+        jnp.asarray(rng.random(4) < 0.3),
+    )
+
+
+def _sac_batch(rng):
+    """Q values of two critics `[2, B]`, log-probs `[B]`, rewards `[B]`, terminated `[B]`."""
+    return (
+        f32(rng.normal(size=(2, 4))),
+        f32(-rng.random(4) * 2),
+        f32(rng.normal(size=4)),
+        jnp.asarray(rng.random(4) < 0.3),
+    )
+
+
+CASES.update(
+    {
+        "q_learning_targets": Case(
+            "q_learning_targets",
+            lambda nq, r, sel, te: pgjax.q_learning_targets(r, nq, te, 0.9, next_q_selector=sel),
+            lambda rng: tuple(_q_batch(rng)[i] for i in (1, 0, 2, 3)),
+            "stopped",
+        ),
+        "q_value_loss": Case(
+            "q_value_loss",
+            lambda q, a, y: pgjax.q_value_loss(q, a, y, mask=y > -1.0),
+            lambda rng: (
+                f32(rng.normal(size=(4, 3))),
+                jnp.asarray(rng.integers(0, 3, 4)),
+                f32(rng.normal(size=4)),
+            ),
+            "flows",
+        ),
+        "epsilon_greedy": Case(
+            "epsilon_greedy",
+            lambda q, eps: pgjax.epsilon_greedy(q, eps).log_probs_all(),
+            lambda rng: (f32(rng.normal(size=(4, 3))), f32(rng.random())),
+            "stopped",
+        ),
+        "linear_schedule": Case(
+            "linear_schedule",
+            lambda count: pgjax.linear_schedule(count, 1.0, 0.05, 10.0),
+            lambda rng: (f32(rng.random() * 9),),  # inside the annealing window
+            "flows",
+        ),
+        "soft_q_targets": Case(
+            "soft_q_targets",
+            lambda nq, lp, r, te: pgjax.soft_q_targets(r, nq, lp, te, 0.9, 0.2),
+            _sac_batch,
+            "stopped",
+        ),
+        "twin_q_loss": Case(
+            "twin_q_loss",
+            lambda q, y, m: pgjax.twin_q_loss(q, y, mask=m),
+            lambda rng: (
+                _sac_batch(rng)[0],
+                f32(rng.normal(size=4)),
+                jnp.asarray(rng.random(4) < 0.7),
+            ),
+            "flows",
+        ),
+        "sac_actor_loss": Case(
+            "sac_actor_loss",
+            lambda q, lp: pgjax.sac_actor_loss(lp, q, 0.2),
+            lambda rng: _sac_batch(rng)[:2],
+            "flows",
+        ),
+        "sac_temperature_loss": Case(
+            "sac_temperature_loss",
+            lambda log_alpha, lp: pgjax.sac_temperature_loss(log_alpha, lp, -1.0),
+            lambda rng: (f32(rng.normal()), _sac_batch(rng)[1]),
+            "flows",
+        ),
+    }
+)
+CASES["vtrace"] = Case(
+    "vtrace",
+    lambda v, r, nv, te, tr, lr: pgjax.vtrace(r, v, nv, te, tr, lr, 0.95, 0.9, rho_bar=2.0),
+    lambda rng: (
+        *_traj_args("values", "rewards", "next_values", "terminated", "truncated")(rng),
+        f32(rng.normal(size=(T, B))),
+    ),
+    "stopped",
+)
 
 
 def assert_trees_close(actual, expected, **tol):
@@ -569,7 +666,7 @@ BAD_INPUTS = {
     ),
     "mask_shape": (
         lambda: pgjax.policy_gradient_loss(L, L, mask=jnp.ones(4, bool)),
-        r"aggregate_loss: `mask` has shape \(4,\), expected \(3, 4\)",
+        r"policy_gradient_loss: `mask` has shape \(4,\), expected \(3, 4\)",
     ),
     "old_log_probs_shape": (
         lambda: pgjax.ppo_clip_loss(L, L[0], L),

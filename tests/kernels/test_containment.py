@@ -1,0 +1,463 @@
+"""Non-finite values are contained: masks and episode boundaries select, they never multiply.
+
+For every kernel that takes a mask or episode boundaries, NaN, +inf and −inf written into the
+slots a result must not depend on (masked-out elements, other episodes, the successor value of a
+terminated step) leave the result and its gradient with respect to every float input
+bit-identical to those of the clean input. A second test writes +inf into slots the result does
+depend on and checks that it shows, so the first cannot pass by never reading the poisoned
+inputs.
+
+The return kernels run jitted (one compile each, fixed shapes). The masked kernels run eagerly:
+under jit XLA rewrites `x * convert(mask)` into a select, which hides a mask that multiplies
+(measured: the jitted tests passed on the multiplying code of commit 2fad02c, the eager ones
+failed for every masked kernel); a scan's products are not rewritten, so there jit shows it.
+
+Also here: a rejected natural-gradient step is a no-op, and what distributions return for
+invalid actions and degenerate logits when the values are traced (the eager errors are in
+tests/test_bad_input.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import reference as ref
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import pgjax
+
+EXAMPLES = settings(max_examples=8, deadline=None, derandomize=True)
+POISONS = np.array([np.nan, np.inf, -np.inf], np.float32)
+TRAJECTORY = (12, 3)  # [T, B] for the return kernels
+BATCH = (4, 6)  # [B, L] for the masked kernels (sequence axis last)
+
+
+def bits(tree) -> list[bytes]:
+    return [np.asarray(leaf).tobytes() for leaf in jax.tree.leaves(tree)]
+
+
+def poisoned(rng, x: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """`x` with NaN, +inf or −inf (drawn per element) wherever `where` holds."""
+    return np.where(where, rng.choice(POISONS, size=x.shape), x).astype(x.dtype)
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """`fn(floats, others) -> result`: `floats` (a dict of float arrays) are poisoned and
+    differentiated; `others` (flags, masks, actions) are not."""
+
+    fn: Callable
+    make: Callable  # rng -> (floats, others, {float name: slots to poison}, kept results)
+    jit: bool
+
+    def result_and_gradient(self, floats, others, keep, cotangent):
+        """The result where `keep` holds, and the gradient of Σ keep · cotangent · result."""
+        run = _jitted if self.jit else _result_and_gradient
+        return run(self.fn, floats, others, keep, cotangent)
+
+
+def _result_and_gradient(fn, floats, others, keep, cotangent):
+    def loss(floats):
+        out = fn(floats, others)
+        return jnp.where(keep, out * cotangent, 0.0).sum(), out
+
+    (_, out), grads = jax.value_and_grad(loss, has_aux=True)(floats)
+    return jnp.where(keep, out, 0.0), grads
+
+
+_jitted = jax.jit(_result_and_gradient, static_argnums=0)
+
+
+# ------------------------------------------------------------------------------------------
+# Episode boundaries: return and advantage kernels
+# ------------------------------------------------------------------------------------------
+
+
+def one_episode_per_column(rng, terminated, truncated) -> np.ndarray:
+    """`[T, B]` bool: one randomly chosen episode segment of each column."""
+    keep = np.zeros(terminated.shape, bool)
+    for b in range(terminated.shape[1]):
+        t0 = rng.integers(terminated.shape[0])
+        start = t0
+        while start > 0 and not (terminated[start - 1, b] or truncated[start - 1, b]):
+            start -= 1
+        end = ref.segment_end(terminated[:, b], truncated[:, b], t0)
+        keep[start : end + 1, b] = True
+    return keep
+
+
+def trajectory(rng):
+    data = ref.random_trajectory(rng, TRAJECTORY, p_terminated=0.25, p_truncated=0.15)
+    floats = {k: data[k].astype(np.float32) for k in ("rewards", "values", "next_values")}
+    flags = {k: data[k] for k in ("terminated", "truncated")}
+    return floats, flags
+
+
+def episode_case(fn, successor_unused=None) -> Case:
+    """Poison every other episode, and `next_values` wherever the kept episode never reads it
+    (terminated steps, plus `successor_unused(flags)`)."""
+
+    def make(rng):
+        floats, flags = trajectory(rng)
+        keep = one_episode_per_column(rng, flags["terminated"], flags["truncated"])
+        unused = flags["terminated"].copy()
+        if successor_unused is not None:
+            unused |= successor_unused(flags)
+        where = {k: ~keep for k in floats}
+        where["next_values"] = ~keep | unused
+        return floats, flags, where, keep
+
+    return Case(fn, make, jit=True)
+
+
+def _continuing(flags):
+    """Steps whose episode goes on into the next row of the segment."""
+    done = flags["terminated"] | flags["truncated"]
+    return ~done & (np.arange(done.shape[0]) < done.shape[0] - 1)[:, None]
+
+
+G, L = 0.9, 0.8
+
+
+def _gae(f, o, method):
+    return pgjax.gae(**f, **o, gamma=G, lambda_=L, method=method, stop_gradient=False)[0]
+
+
+def _gae_targets(f, o):
+    return pgjax.gae(**f, **o, gamma=G, lambda_=L, stop_gradient=False)[1]
+
+
+def _lambda_returns(f, o, method):
+    return pgjax.lambda_returns(
+        f["rewards"], f["next_values"], o["terminated"], o["truncated"], G, L,
+        method=method, stop_gradient=False,
+    )  # fmt: skip
+
+
+def _discounted(f, o, next_values=True):
+    nv = f["next_values"] if next_values else None
+    return pgjax.discounted_returns(
+        f["rewards"], o["terminated"], o["truncated"], G, nv, stop_gradient=False
+    )
+
+
+def _n_step(f, o):
+    return pgjax.n_step_returns(
+        f["rewards"], f["next_values"], o["terminated"], o["truncated"], G, 3, stop_gradient=False
+    )
+
+
+def _td(f, o):
+    return pgjax.td_errors(
+        f["rewards"], f["values"], f["next_values"], o["terminated"], G, stop_gradient=False
+    )
+
+
+def _recurrence(f, o, method):
+    # Episode boundaries as zero coefficients: the recurrence's own cut.
+    coefficients = jnp.where(o["terminated"] | o["truncated"], 0.0, 0.5)
+    return pgjax.reverse_linear_recurrence(coefficients, f["rewards"], method)
+
+
+EPISODE_CASES = {
+    "gae_scan": episode_case(functools.partial(_gae, method="scan")),
+    "gae_associative": episode_case(functools.partial(_gae, method="associative")),
+    "gae_value_targets": episode_case(_gae_targets),
+    "lambda_returns_scan": episode_case(functools.partial(_lambda_returns, method="scan")),
+    "lambda_returns_associative": episode_case(
+        functools.partial(_lambda_returns, method="associative")
+    ),
+    # λ = 1: next_values is read only where the episode was cut.
+    "discounted_returns": episode_case(_discounted, successor_unused=_continuing),
+    "discounted_returns_monte_carlo": episode_case(
+        functools.partial(_discounted, next_values=False)
+    ),
+    "n_step_returns": episode_case(_n_step),
+    "td_errors": episode_case(_td),
+    "reverse_linear_recurrence_scan": episode_case(functools.partial(_recurrence, method="scan")),
+    "reverse_linear_recurrence_associative": episode_case(
+        functools.partial(_recurrence, method="associative")
+    ),
+}
+
+
+# ------------------------------------------------------------------------------------------
+# Masks: losses, aggregation, advantage processing
+# ------------------------------------------------------------------------------------------
+
+
+def mask_case(fn, names, sequence_advantages=False, poison=None) -> Case:
+    """Random float inputs `names` of shape BATCH and a random mask (some rows fully masked);
+    every float input is poisoned where the mask is off."""
+
+    def make(rng):
+        floats = {n: rng.normal(size=BATCH).astype(np.float32) for n in names}
+        if "entropies" in floats:
+            floats["entropies"] = np.abs(floats["entropies"])
+        mask = rng.random(BATCH) < 0.6
+        mask[rng.integers(BATCH[0])] = False  # a sequence with no valid token
+        where = {n: ~mask for n in names}
+        if sequence_advantages:  # one advantage per sequence
+            floats["advantages"] = rng.normal(size=BATCH[0]).astype(np.float32)
+            where["advantages"] = ~mask.any(-1)
+        if poison is not None:
+            where = {n: w for n, w in where.items() if n in poison}
+        return floats, {"mask": mask}, where, None
+
+    return Case(fn, make, jit=False)
+
+
+LP = ("log_probs", "old_log_probs", "advantages")
+
+
+def _reduce(reduction, normalizer=None):
+    return lambda f, o: pgjax.aggregate_loss(f["losses"], o["mask"], reduction, normalizer)
+
+
+MASK_CASES = {
+    **{
+        f"aggregate_loss_{r}": mask_case(_reduce(r), ["losses"])
+        for r in ("mean", "sum", "seq_mean_token_mean", "seq_mean_token_sum")
+    },
+    "aggregate_loss_constant_normalizer": mask_case(
+        _reduce("constant_normalizer", 24.0), ["losses"]
+    ),
+    "policy_gradient_loss": mask_case(
+        lambda f, o: pgjax.policy_gradient_loss(f["log_probs"], f["advantages"], o["mask"]),
+        ["log_probs", "advantages"],
+    ),
+    "surrogate_loss": mask_case(lambda f, o: pgjax.surrogate_loss(**f, mask=o["mask"]), LP),
+    "ppo_clip_loss": mask_case(lambda f, o: pgjax.ppo_clip_loss(**f, mask=o["mask"]), LP),
+    "ppo_clip_loss_clip_higher_dual_clip": mask_case(
+        lambda f, o: pgjax.ppo_clip_loss(
+            **f,
+            clip_eps=0.1,
+            clip_eps_high=0.3,
+            dual_clip=3.0,
+            mask=o["mask"],
+            reduction="seq_mean_token_mean",
+        ),
+        LP,
+    ),
+    "ppo_clip_loss_sequence_level": mask_case(
+        lambda f, o: pgjax.ppo_clip_loss(**f, sequence_level=True, mask=o["mask"]),
+        LP,
+        sequence_advantages=True,
+    ),
+    "sequence_log_ratio": mask_case(
+        lambda f, o: pgjax.sequence_log_ratio(f["log_probs"], f["old_log_probs"], o["mask"]),
+        ["log_probs", "old_log_probs"],
+    ),
+    "clip_fraction": mask_case(
+        lambda f, o: pgjax.clip_fraction(f["log_probs"], f["old_log_probs"], mask=o["mask"]),
+        ["log_probs", "old_log_probs"],
+    ),
+    "value_loss_squared": mask_case(
+        lambda f, o: pgjax.value_loss(f["values"], f["targets"], mask=o["mask"]),
+        ["values", "targets"],
+    ),
+    "value_loss_huber_clipped": mask_case(
+        lambda f, o: pgjax.value_loss(
+            f["values"],
+            f["targets"],
+            old_values=f["old_values"],
+            clip_eps=0.2,
+            loss="huber",
+            mask=o["mask"],
+        ),
+        ["values", "targets", "old_values"],
+    ),
+    "entropy_loss": mask_case(
+        lambda f, o: pgjax.entropy_loss(f["entropies"], o["mask"]), ["entropies"]
+    ),
+    **{
+        f"kl_penalty_loss_{k}": mask_case(
+            lambda f, o, k=k: pgjax.kl_penalty_loss(
+                f["log_probs"], f["ref_log_probs"], k, o["mask"]
+            ),
+            ["log_probs", "ref_log_probs"],
+        )
+        for k in ("k1", "k2", "k3")
+    },
+    "approx_kl": mask_case(
+        lambda f, o: pgjax.approx_kl(f["log_probs"], f["old_log_probs"], o["mask"]),
+        ["log_probs", "old_log_probs"],
+    ),
+    "batch_mean_baseline": mask_case(
+        lambda f, o: pgjax.batch_mean_baseline(f["returns"], o["mask"]), ["returns"]
+    ),
+    "leave_one_out_baseline_axis_0": mask_case(
+        lambda f, o: pgjax.leave_one_out_baseline(f["returns"], o["mask"], axis=0), ["returns"]
+    ),
+    "grpo_advantages": mask_case(
+        lambda f, o: pgjax.grpo_advantages(f["rewards"], o["mask"]), ["rewards"]
+    ),
+    "dr_grpo_advantages": mask_case(
+        lambda f, o: pgjax.dr_grpo_advantages(f["rewards"], o["mask"]), ["rewards"]
+    ),
+    "rloo_advantages": mask_case(
+        lambda f, o: pgjax.rloo_advantages(f["rewards"], o["mask"]), ["rewards"]
+    ),
+    "normalize_advantages": mask_case(
+        lambda f, o: pgjax.normalize_advantages(f["advantages"], o["mask"]), ["advantages"]
+    ),
+}
+
+CASES = {**EPISODE_CASES, **MASK_CASES}
+
+
+def draw(case: Case, seed: int):
+    rng = np.random.default_rng(seed)
+    floats, others, where, keep = case.make(rng)
+    probe = jax.eval_shape(case.fn, floats, others)
+    if keep is None:
+        keep = np.ones(probe.shape, bool)
+    cotangent = rng.normal(size=probe.shape).astype(np.float32)
+    return rng, floats, others, where, keep, cotangent
+
+
+@pytest.mark.parametrize("name", list(CASES))
+@EXAMPLES
+@given(seed=st.integers(0, 2**32 - 1))
+def test_non_finite_values_where_the_result_must_not_look_leave_result_and_gradient_bit_identical(
+    name, seed
+):
+    case = CASES[name]
+    rng, floats, others, where, keep, cotangent = draw(case, seed)
+    dirty = {k: poisoned(rng, v, where[k]) if k in where else v for k, v in floats.items()}
+    clean = case.result_and_gradient(floats, others, keep, cotangent)
+    assert all(np.isfinite(leaf).all() for leaf in jax.tree.leaves(clean))
+    assert bits(case.result_and_gradient(dirty, others, keep, cotangent)) == bits(clean)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_the_same_poison_where_the_result_does_look_shows_in_result_or_gradient(name):
+    """The control: without it, the test above would pass for a kernel that never read its
+    poisoned inputs at all."""
+    case = CASES[name]
+    _, floats, others, where, keep, cotangent = draw(case, 0)
+    used = {k: ~where.get(k, np.zeros(v.shape, bool)) for k, v in floats.items()}
+    if name in EPISODE_CASES:  # an input of the kept episode
+        used = {k: u & keep for k, u in used.items()}
+    dirty = {k: np.where(used[k], np.float32(np.inf), v) for k, v in floats.items()}
+    clean = case.result_and_gradient(floats, others, keep, cotangent)
+    assert bits(case.result_and_gradient(dirty, others, keep, cotangent)) != bits(clean)
+
+
+def test_language_model_padding_with_minus_one_tokens_is_contained_end_to_end():
+    """Padding tokens marked −1 get a NaN log-probability (traced); the masked PPO loss and its
+    gradient with respect to the logits are those of padding with token 0."""
+    rng = np.random.default_rng(3)
+    logits = jnp.asarray(rng.normal(size=(*BATCH, 5)), jnp.float32)
+    tokens = rng.integers(0, 5, size=BATCH)
+    mask = rng.random(BATCH) < 0.6
+    old = jnp.asarray(rng.normal(size=BATCH), jnp.float32)
+    advantages = jnp.asarray(rng.normal(size=BATCH), jnp.float32)
+
+    @jax.jit
+    def loss_and_grad(logits, tokens):
+        def loss(logits):
+            log_probs = pgjax.Categorical(logits).log_prob(tokens)
+            return pgjax.ppo_clip_loss(log_probs, old, advantages, mask=mask), log_probs
+
+        return jax.value_and_grad(loss, has_aux=True)(logits)
+
+    (clean, _), clean_grad = loss_and_grad(logits, np.where(mask, tokens, 0))
+    (dirty, dirty_lp), dirty_grad = loss_and_grad(logits, np.where(mask, tokens, -1))
+    assert np.isnan(dirty_lp[~mask]).all()  # the documented traced value
+    assert bits((dirty, dirty_grad)) == bits((clean, clean_grad))
+    assert np.isfinite(clean_grad).all()
+
+
+# ------------------------------------------------------------------------------------------
+# A rejected natural-gradient step is a no-op
+# ------------------------------------------------------------------------------------------
+
+
+def _singular_problem():
+    """A KL that ignores parameter `b`: its Fisher is singular, so with no damping conjugate
+    gradient divides by zero and the natural direction is NaN."""
+    params = {"w": jnp.asarray([0.3, -0.2], jnp.float32), "b": jnp.asarray([0.5], jnp.float32)}
+
+    def surrogate(p):
+        return p["w"].sum() + p["b"].sum()
+
+    def kl(p):
+        return 0.0 * p["w"].sum() + 0.0 * p["b"].sum()
+
+    return params, surrogate, kl
+
+
+def test_natural_gradient_step_with_a_nan_direction_returns_the_input_parameters_bit_for_bit():
+    params, surrogate, kl = _singular_problem()
+
+    @jax.jit
+    def step(params, max_kl):
+        return pgjax.natural_gradient_step(params, surrogate, kl, max_kl, cg_damping=0.0)
+
+    new_params, info = step(params, 0.01)
+    assert not bool(info.accepted) and float(info.step_fraction) == 0.0
+    assert bits(new_params) == bits(params)
+
+
+def test_natural_gradient_step_with_a_traced_non_positive_max_kl_accepts_nothing():
+    params = {"w": jnp.asarray([0.3, -0.2], jnp.float32)}
+
+    def surrogate(p):
+        return jnp.asarray([1.0, 2.0]) @ p["w"]
+
+    def kl(p):
+        return 0.5 * jnp.sum(jnp.square(p["w"] - params["w"]))
+
+    step = jax.jit(lambda p, max_kl: pgjax.natural_gradient_step(p, surrogate, kl, max_kl))
+    for max_kl in (0.0, -1.0, float("nan")):
+        new_params, info = step(params, max_kl)
+        assert not bool(info.accepted)
+        assert bits(new_params) == bits(params)
+    assert bool(step(params, 0.01)[1].accepted)  # the same problem with a valid δ moves
+
+
+# ------------------------------------------------------------------------------------------
+# Distributions: invalid actions and degenerate logits when traced
+# ------------------------------------------------------------------------------------------
+
+
+def test_categorical_out_of_range_actions_traced_give_nan_never_another_actions_log_prob():
+    logits = jnp.log(jnp.asarray([[0.2, 0.3, 0.5]] * 4))
+    actions = jnp.asarray([-1, 3, 7, 2])
+    log_p = jax.jit(lambda a: pgjax.Categorical(logits).log_prob(a))(actions)
+    assert np.isnan(log_p[:3]).all()  # −1 does not wrap around to the last action
+    np.testing.assert_allclose(log_p[3], np.log(0.5), rtol=1e-6)
+
+
+def test_categorical_row_with_no_possible_action_traced_gives_nan_and_samples_action_zero():
+    logits = jnp.asarray([[0.0, -jnp.inf, 1.0], [-jnp.inf] * 3])
+    key = jax.random.key(0, impl="rbg")
+
+    @jax.jit
+    def everything(logits):
+        dist = pgjax.Categorical(logits)
+        actions = jnp.zeros(2, jnp.int32)
+        return (
+            dist.log_prob(actions), dist.entropy(), dist.kl(dist), dist.sample(key), dist.mode()
+        )  # fmt: skip
+
+    log_p, entropy, kl, sample, mode = everything(logits)
+    for value in (log_p, entropy, kl):
+        assert np.isfinite(value[0]) and np.isnan(value[1])
+    assert int(sample[1]) == 0 and int(mode[1]) == 0
+
+
+def test_gaussian_actions_and_parameters_traced_are_not_checked_and_propagate():
+    dist = jax.jit(lambda a: pgjax.DiagGaussian(jnp.zeros((2, 1)), jnp.zeros(1)).log_prob(a))
+    assert np.isnan(dist(jnp.asarray([[jnp.nan], [0.0]]))).tolist() == [True, False]
+    tanh = jax.jit(lambda a: pgjax.TanhGaussian(jnp.zeros((2, 1)), jnp.zeros(1)).log_prob(a))
+    # Traced actions outside [−1, 1] are clipped to ±(1 − 1e-6): the density at the edge.
+    np.testing.assert_array_equal(tanh(jnp.asarray([[3.0], [1.0]]))[0], tanh(jnp.ones((2, 1)))[0])
