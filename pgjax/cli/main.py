@@ -21,6 +21,7 @@ from pathlib import Path
 
 EXIT_USAGE = 2  # a user error: bad option, unusable path, invalid run directory
 EXIT_DIVERGED = 1
+EXIT_FAILED = 1  # a process of a multi-process run was lost
 EXIT_INTERRUPTED = 130
 
 
@@ -60,7 +61,7 @@ def _config_options(parser: argparse.ArgumentParser, config_class) -> None:
             continue
         meta = field.metadata
         kind = "hyperparameter" if meta.get("traced") else "static"
-        choices = f"; one of {', '.join(meta['choices'])}" if meta.get("choices") else ""
+        choices = f"; one of {', '.join(map(str, meta['choices']))}" if meta.get("choices") else ""
         group.add_argument(
             _option(field.name),
             dest=field.name,
@@ -81,7 +82,10 @@ def _train_parser(name: str) -> argparse.ArgumentParser:
         description=f"Train {name.upper()} ({algorithm.summary}) on a gymnax environment, "
         "several seeds at once.",
     )
-    parser.add_argument("--env", dest="env_id", default="CartPole-v1", help="gymnax env id")
+    default_env = algorithm.config_class.env_id  # the config's (SAC: Pendulum-v1)
+    parser.add_argument(
+        "--env", dest="env_id", default=default_env, help=f"gymnax env id (default: {default_env})"
+    )
     parser.add_argument("--seeds", type=int, default=1, help="seeds trained in parallel")
     parser.add_argument("--seed", type=int, default=0, help="first seed")
     parser.add_argument("--out", type=Path, default=None, help="run directory")
@@ -108,8 +112,54 @@ def _train_parser(name: str) -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-tensorboard", action="store_true", help="no TensorBoard files (tensorboardX)"
     )
+    parser.add_argument(
+        "--envs-devices",
+        type=int,
+        default=1,
+        help="devices per seed: split each run's environments and minibatches over them "
+        "(data parallel; default 1)",
+    )
+    _add_compile_cache_option(parser)
+    _add_device_options(parser)
     _config_options(parser, algorithm.config_class)
+    if name in algorithms.ASYNCHRONOUS:
+        _add_async_options(parser)
     return parser
+
+
+def _add_async_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("asynchronous actor-learner runtime")
+    group.add_argument(
+        "--async",
+        dest="asynchronous",
+        action="store_true",
+        help="actor threads and a learner on separate devices, joined by a queue "
+        "(pgjax.training.async_runtime): acting overlaps learning; not reproducible, cannot "
+        "be resumed; the lag is the runtime's, not --policy-lag",
+    )
+    group.add_argument("--actors", type=int, default=1, help="actor threads (--async)")
+    group.add_argument(
+        "--queue-size", type=int, default=2, help="rollouts the queue holds (--async)"
+    )
+
+
+def _add_compile_cache_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--compile-cache",
+        default=None,
+        metavar="DIR|off",
+        help="JAX's persistent compilation cache (default: $PGJAX_COMPILE_CACHE, else "
+        "~/.cache/pgjax/jax-compilation-cache); `off` compiles every time",
+    )
+
+
+def _enable_compile_cache(setting: str | None) -> None:
+    from pgjax.training.compile_cache import enable_compile_cache
+
+    try:
+        enable_compile_cache(setting)
+    except ValueError as error:
+        raise UsageError(f"--compile-cache: {error}") from None
 
 
 def _positive(name: str, value: int) -> None:
@@ -125,11 +175,15 @@ def _config_error(error, prog: str) -> UsageError:
 
 
 def train(name: str, argv: list[str]) -> int:
+    import jax
+
     from pgjax import algorithms
-    from pgjax.training import driver, rundir
+    from pgjax.training import async_runtime, distributed, driver, rundir
     from pgjax.training.config import ConfigError
 
     algorithm = algorithms.get(name)
+    if _is_rlhf(algorithm):
+        raise UsageError(f"{name} trains on its own task: `pgjax rlhf {name[5:]} [options]`.")
     parser = _train_parser(name)
     args = parser.parse_args(argv)
     fields = {f.name for f in dataclasses.fields(algorithm.config_class)} - {"env_id"}
@@ -144,34 +198,45 @@ def train(name: str, argv: list[str]) -> int:
         keep_checkpoints=args.keep_checkpoints,
         target_return=args.target_return,
         tensorboard=not args.no_tensorboard,
+        envs_devices=args.envs_devices,
     )
+    asynchronous = getattr(args, "asynchronous", False)
     try:
         config = algorithm.config_class.for_env(args.env_id, **overrides)
         config.validate()
         options.validate()
+        if asynchronous:
+            async_options = async_runtime.AsyncOptions(args.actors, args.queue_size)
+            async_options.validate()
     except ConfigError as error:
         raise _config_error(error, parser.prog) from None
     seeds = list(range(args.seed, args.seed + args.seeds))
+    _enable_compile_cache(args.compile_cache)
+    if args.out is None and jax.process_count() > 1:
+        raise UsageError("--out is required when several processes share a run.")
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    run_dir = rundir.prepare(
-        args.out or Path("runs") / f"{name}-{config.env_id}-{stamp}", args.overwrite
-    )
+    run_dir = args.out or Path("runs") / f"{name}-{config.env_id}-{stamp}"
+    if distributed.is_primary():
+        rundir.prepare(run_dir, args.overwrite)
+
+    def start(progress):
+        common = {"options": options, "overwrite": args.overwrite, "progress": progress}
+        if asynchronous:
+            actor_learner = algorithms.ASYNCHRONOUS[name]
+            return async_runtime.run_async(
+                actor_learner, config, seeds, run_dir, async_options=async_options, **common
+            )
+        return driver.run(algorithm, config, seeds, run_dir, **common)
+
     return _drive(
-        lambda progress: driver.run(
-            algorithm,
-            config,
-            seeds,
-            run_dir,
-            options=options,
-            overwrite=args.overwrite,
-            progress=progress,
-        ),
+        start,
         algorithm,
         config,
         seeds,
         Path(run_dir),
         args.no_progress,
         args.eval_episodes,
+        resumable=not asynchronous,
     )
 
 
@@ -182,9 +247,17 @@ def resume(argv: list[str]) -> int:
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--eval-episodes", type=int, default=10, help="episodes per seed")
+    _add_compile_cache_option(parser)
     args = parser.parse_args(argv)
     _positive("--eval-episodes", args.eval_episodes)
+    _enable_compile_cache(args.compile_cache)
     algorithm, config, record = driver.read_run(args.run_dir)
+    driver.check_resumable(args.run_dir, record)
+    if _is_rlhf(algorithm):
+        from pgjax.cli import rlhf
+
+        return rlhf.resume(args.run_dir, args.no_progress)
+    driver.require_checkpoint(args.run_dir)  # before the header, and before compiling
     return _drive(
         lambda progress: driver.resume(args.run_dir, progress=progress),
         algorithm,
@@ -196,41 +269,63 @@ def resume(argv: list[str]) -> int:
     )
 
 
-def _drive(start, algorithm, config, seeds, run_dir, no_progress, eval_episodes) -> int:
+def _drive(
+    start, algorithm, config, seeds, run_dir, no_progress, eval_episodes, resumable=True
+) -> int:
     """Runs `start(progress)` (the driver), then reports, plots and evaluates."""
     import jax
 
     from pgjax.cli import plots
     from pgjax.cli.progress import ProgressBar
-    from pgjax.training import driver
+    from pgjax.training import distributed, driver
 
+    primary = distributed.is_primary()
+    say = print if primary else lambda *args, **kwargs: None
     total = config.num_updates * config.steps_per_update
-    print(
+    processes = f" in {jax.process_count()} processes" if jax.process_count() > 1 else ""
+    say(
         f"{algorithm.name.upper()} on {config.env_id}: {len(seeds)} seed(s) × {total:,} steps "
         f"({config.num_updates} updates of {config.steps_per_update}) on "
-        f"{len(jax.devices())} {jax.devices()[0].platform.upper()} device(s) -> {run_dir}",
+        f"{len(jax.devices())} {jax.devices()[0].platform.upper()} device(s){processes} -> "
+        f"{run_dir}",
         flush=True,
     )
-    bar = None if no_progress else ProgressBar(config.steps_per_update, len(seeds), total)
+    bar = None
+    if primary and not no_progress:
+        bar = ProgressBar(config.steps_per_update, len(seeds), total)
     try:
         result = start(bar)
     except driver.DivergenceError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_DIVERGED
+    except jax.errors.JaxRuntimeError as error:
+        if jax.process_count() == 1:
+            raise
+        # A peer crashed or was killed: its collectives fail here before the heartbeat timeout.
+        reason = str(error).splitlines()[0]
+        print(f"error: the run lost a process ({reason}); stopping.", file=sys.stderr)
+        return EXIT_FAILED
     finally:
         if bar is not None:
             bar.close()
     steps = len(seeds) * config.steps_per_update * result.session_updates
     rate = f"{steps / result.run_seconds:,.0f}" if result.run_seconds > 0 else "n/a"
-    print(
+    say(
         f"compile {result.compile_seconds:.1f} s, run {result.run_seconds:.1f} s, "
         f"{rate} env steps/s; {result.status} after {result.updates} updates"
     )
-    plots.learning_curve(run_dir, f"{algorithm.name.upper()} on {config.env_id}", len(seeds))
+    if primary:
+        plots.learning_curve(run_dir, f"{algorithm.name.upper()} on {config.env_id}", len(seeds))
     if plots.no_episode_finished(result.metrics):
-        print("note: no episode finished during training, so there are no training returns.")
+        say("note: no episode finished during training, so there are no training returns.")
     if result.status == "interrupted":
-        print(f"interrupted: checkpoint written; continue with `pgjax resume {run_dir}`.")
+        if resumable:
+            say(f"interrupted: checkpoint written; continue with `pgjax resume {run_dir}`.")
+        else:
+            say(
+                "interrupted: checkpoint written (an --async run cannot be resumed; "
+                f"`pgjax evaluate {run_dir}` evaluates it)."
+            )
         return EXIT_INTERRUPTED
     return _report_evaluation(algorithm, config, seeds, result.state, run_dir, eval_episodes)
 
@@ -241,12 +336,16 @@ def _report_evaluation(
     import jax
     import numpy as np
 
-    from pgjax.training import rundir
-    from pgjax.training.evaluation import evaluate_runs
+    from pgjax.training import distributed, rundir
+    from pgjax.training.evaluation import make_evaluate_runs
 
-    returns = np.asarray(
-        evaluate_runs(algorithm, config, state, jax.random.key(seed), episodes, deterministic)
-    )
+    evaluate = make_evaluate_runs(algorithm, config, len(seeds), episodes, deterministic)
+    start = time.perf_counter()
+    evaluate = jax.jit(evaluate).lower(state, np.uint32(seed)).compile()
+    compile_seconds = time.perf_counter() - start
+    returns = distributed.fetch(evaluate(state, np.uint32(seed)))
+    if not distributed.is_primary():
+        return 0
     result = {
         "episodes_per_seed": episodes,
         "deterministic": deterministic,
@@ -260,11 +359,19 @@ def _report_evaluation(
     per_seed = ", ".join(f"{r.mean():.1f}" for r in returns)
     print(
         f"evaluation ({episodes} episodes per seed, "
-        f"{'deterministic' if deterministic else 'stochastic'} policy): "
+        f"{'deterministic' if deterministic else 'stochastic'} policy, "
+        f"compile {compile_seconds:.1f} s): "
         f"mean return {returns.mean():.1f} ± {returns.std():.1f}; per seed [{per_seed}]"
     )
     print(f"results: {run_dir}/ (config.json, metrics.csv, learning_curve.png, checkpoints/)")
     return 0
+
+
+def _is_rlhf(algorithm) -> bool:
+    """An algorithm of `pgjax rlhf`, whose runs resume and evaluate on its own task."""
+    from pgjax.rlhf import ALGORITHMS
+
+    return algorithm.name in ALGORITHMS
 
 
 def evaluate(argv: list[str]) -> int:
@@ -275,12 +382,21 @@ def evaluate(argv: list[str]) -> int:
     parser.add_argument("--episodes", type=int, default=100, help="episodes per seed")
     parser.add_argument("--stochastic", action="store_true", help="sample actions (default: mode)")
     parser.add_argument("--seed", type=int, default=0)
+    _add_compile_cache_option(parser)
     args = parser.parse_args(argv)
     _positive("--episodes", args.episodes)
+    if not 0 <= args.seed < 2**32:
+        raise UsageError(f"--seed must be in [0, 2**32), got {args.seed}.")
+    _enable_compile_cache(args.compile_cache)
     from pgjax.training import driver
 
     algorithm, config, record = driver.read_run(args.run_dir)
     state, _ = driver.restore_state(algorithm, config, record, args.run_dir)
+    if _is_rlhf(algorithm):  # --episodes: the fresh prompts the policies answer
+        from pgjax.cli import rlhf
+
+        rlhf.report(config, record["seeds"], state, args.run_dir, args.episodes, args.seed)
+        return 0
     return _report_evaluation(
         algorithm,
         config,
@@ -293,11 +409,58 @@ def evaluate(argv: list[str]) -> int:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+def _add_device_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("devices and processes (read before JAX starts)")
+    group.add_argument(
+        "--cpu-devices", type=int, default=None, help="JAX devices on the CPU (default: cores)"
+    )
+    group.add_argument(
+        "--coordinator-address",
+        default=None,
+        metavar="HOST:PORT",
+        help="process 0's address, for a run over several processes (jax.distributed); "
+        "without it, JAX detects SLURM, Open MPI, Kubernetes and TPU pods itself",
+    )
+    group.add_argument("--num-processes", type=int, default=None, help="processes in the run")
+    group.add_argument("--process-id", type=int, default=None, help="this process's index")
+    group.add_argument(
+        "--distributed-timeout",
+        type=int,
+        default=120,
+        help="seconds to wait for the other processes before failing (default: 120)",
+    )
+
+
+def _start_devices(argv: list[str]) -> list[str]:
+    """Configures JAX's devices and the distributed runtime from the device options, before
+    anything starts JAX's backend; returns the other arguments."""
+    parser = _Parser(prog="pgjax", add_help=False)
+    _add_device_options(parser)
+    args, rest = parser.parse_known_args(argv)
+    if args.cpu_devices is not None:
+        _positive("--cpu-devices", args.cpu_devices)
+    if args.distributed_timeout < 1:
+        raise UsageError(f"--distributed-timeout must be >= 1, got {args.distributed_timeout}.")
+    from pgjax.training import distributed
     from pgjax.training.parallel import use_cpu_cores
 
-    use_cpu_cores()  # first, before gymnax starts JAX: runs are split across the CPU's cores
+    use_cpu_cores(args.cpu_devices)  # runs are split across the CPU's cores
+    explicit = (args.coordinator_address, args.num_processes, args.process_id)
+    if any(v is not None for v in explicit) or distributed.launched_by_cluster():
+        try:
+            distributed.initialize(*explicit, timeout_seconds=args.distributed_timeout)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+    return rest
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        argv = _start_devices(argv)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
     from pgjax.training.config import ConfigError
     from pgjax.training.rundir import RunDirectoryError
 
@@ -308,6 +471,10 @@ def main(argv: list[str] | None = None) -> int:
             return resume(argv[1:])
         if argv[:1] == ["evaluate"]:
             return evaluate(argv[1:])
+        if argv[:1] == ["rlhf"]:
+            from pgjax.cli import rlhf
+
+            return rlhf.train(argv[1:])
     except (UsageError, ConfigError, RunDirectoryError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -317,6 +484,7 @@ def main(argv: list[str] | None = None) -> int:
         f"usage: pgjax train {{{','.join(REGISTRY)}}} [options]\n"
         "       pgjax resume RUN_DIR\n"
         "       pgjax evaluate RUN_DIR [--episodes N]\n"
+        "       pgjax rlhf {ppo,grpo,dr-grpo,rloo} [options]\n"
         "Run `pgjax train ppo --help` for the options."
     )
     print(usage, file=sys.stderr)

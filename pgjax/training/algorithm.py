@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Generic, TypeVar
 
 import jax
+import jax.numpy as jnp
 
 from pgjax.training.config import Config
 from pgjax.training.types import Metrics
@@ -58,6 +59,14 @@ class Algorithm(Generic[C, S]):
 
 
 def _train(algorithm: Algorithm, config: Config, key: jax.Array, hyperparams: dict | None = None):
+    hyperparams = config.resolve(hyperparams)
+    # Hyperparameters left at the config's values are constants of the program, and XLA would
+    # fold them into the update's arithmetic (reassociating it), so the run's last bits would
+    # differ from the driver's chunks, which read them from the state. Adding 0·k, with k a
+    # finite value computed from the key at run time, keeps them values (x + 0·k = x exactly;
+    # XLA cannot drop 0·k, which is not 0 for every float k).
+    runtime_zero = 0.0 * jax.random.key_data(key).ravel()[0].astype(jnp.float32)
+    hyperparams = {name: value + runtime_zero for name, value in hyperparams.items()}
     state = algorithm.init(config, key, hyperparams)
     return scan_updates(algorithm, config, state, config.num_updates)
 

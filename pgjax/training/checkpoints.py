@@ -9,6 +9,7 @@ last few.
 
 from __future__ import annotations
 
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,9 @@ class Checkpoints:
         updates = self.latest() if updates is None else updates
         if updates is None:
             raise RunDirectoryError(f"{self.directory} holds no checkpoint to continue from.")
+        path = self.directory / str(updates)
+        previous_hook = sys.unraisablehook
+        sys.unraisablehook = _without_abandoned_reads(previous_hook)
         try:
             restored = self._manager.restore(
                 updates,
@@ -92,18 +96,59 @@ class Checkpoints:
                 ),
             )
         except Exception as error:  # orbax raises many kinds for a damaged checkpoint
+            # The filter stays: the abandoned reads go on failing for a while.
             raise RunDirectoryError(
-                f"{self.directory / str(updates)} could not be read "
-                f"({type(error).__name__}: {error})."
+                f"{path} could not be read ({type(error).__name__}: {_first_line(error)})."
             ) from None
-        meta = dict(restored["meta"] or {})
+        sys.unraisablehook = previous_hook
+        meta = restored["meta"]
+        if not isinstance(meta, dict) or not isinstance(meta.get("updates"), int):
+            raise RunDirectoryError(f"{path}/meta does not hold a pgjax checkpoint record.")
         for name in IDENTITY:
             if meta.get(name) != expected.get(name):
                 raise RunDirectoryError(
-                    f"{self.directory / str(updates)} was written for {name}="
-                    f"{meta.get(name)!r}, but config.json says {expected.get(name)!r}."
+                    f"{path} was written for {name}={meta.get(name)!r}, but config.json says "
+                    f"{expected.get(name)!r}."
                 )
         return _wrap_keys(restored["state"], template), meta
 
     def close(self) -> None:
         self._manager.close()
+
+
+def require_checkpoint(run_dir: Path) -> None:
+    """Raises RunDirectoryError unless `run_dir/checkpoints` holds a checkpoint directory: the
+    check `resume` and `evaluate` make before compiling anything (without creating the
+    directory, as opening a `Checkpoints` would)."""
+    directory = Path(run_dir) / CHECKPOINTS
+    steps = [p for p in directory.iterdir() if p.name.isdigit()] if directory.is_dir() else []
+    if not steps:
+        raise RunDirectoryError(f"{directory} holds no checkpoint to continue from.")
+
+
+def _first_line(error: Exception, limit: int = 300) -> str:
+    """The gist of an orbax/TensorStore error: its first line, without the JSON spec that
+    TensorStore appends, at most `limit` characters."""
+    text = str(error)
+    for cut in ("\n", " [tensorstore_spec", " See full TensorStore details"):
+        text = text.split(cut)[0]
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _without_abandoned_reads(previous):
+    """`previous` (a `sys.unraisablehook`), except for the reports of orbax's abandoned reads.
+
+    When one array of a checkpoint cannot be read, orbax gives up on the others, but their
+    reads finish in TensorStore's threads and report to an event loop orbax has closed
+    ("Event loop is closed", the same read error again): dozens of tracebacks around the one
+    line that says which checkpoint is damaged. Those are dropped; anything else is not.
+    """
+
+    def hook(unraisable):
+        code = getattr(unraisable.object, "cr_code", None)
+        from_orbax = code is not None and "orbax" in code.co_filename
+        closed_loop = str(unraisable.exc_value) == "Event loop is closed"
+        if not (from_orbax or closed_loop):
+            previous(unraisable)
+
+    return hook

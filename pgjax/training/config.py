@@ -125,10 +125,7 @@ class Config:
         """
         for field in dataclasses.fields(self):
             self._validate_field(field, getattr(self, field.name))
-        try:
-            env_spec(self.env_id)
-        except ValueError as error:  # an unknown or unbuildable environment
-            raise ConfigError(str(error), "env_id") from None
+        self.check_env()
         if self.num_updates < 1:
             raise ConfigError(
                 f"total_steps={self.total_steps} is less than one update "
@@ -136,6 +133,14 @@ class Config:
                 "total_steps",
             )
         self.check()
+
+    def check_env(self) -> None:
+        """Raises `ConfigError` for an `env_id` the algorithm cannot use: by default, one gymnax
+        cannot build (an algorithm with its own environments overrides this)."""
+        try:
+            env_spec(self.env_id)
+        except ValueError as error:  # an unknown or unbuildable environment
+            raise ConfigError(str(error), "env_id") from None
 
     def check(self) -> None:
         """Conditions between fields (subclasses extend it, calling `super().check()`)."""
@@ -210,14 +215,21 @@ class Config:
 
     @classmethod
     def from_dict(cls, fields: dict[str, Any]):
-        """The config `to_dict` wrote (JSON turns tuples into lists)."""
+        """The config `to_dict` wrote (JSON turns tuples into lists). Values are not checked
+        here (`validate` does), but a field that cannot even be built raises ConfigError."""
+        if not isinstance(fields, dict):
+            raise ConfigError(f"a {cls.__name__} is a JSON object of fields, got {fields!r}.")
         known = {f.name: f for f in dataclasses.fields(cls)}
         unknown = sorted(set(fields) - set(known))
         if unknown:
             raise ConfigError(f"{cls.__name__} has no fields {unknown}.")
-        return cls(
-            **{k: tuple(v) if isinstance(known[k].default, tuple) else v for k, v in fields.items()}
-        )
+        values = dict(fields)
+        for name, value in fields.items():
+            if isinstance(known[name].default, tuple):
+                if not isinstance(value, list | tuple):
+                    raise ConfigError(f"{name} must be a list of ints, got {value!r}.", name)
+                values[name] = tuple(value)
+        return cls(**values)
 
     def fingerprint(self) -> str:
         """A short hash of every setting: two configs with the same fingerprint train the same."""

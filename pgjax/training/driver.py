@@ -39,9 +39,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from pgjax.training import rundir
+from pgjax.training import distributed, rundir
 from pgjax.training.algorithm import Algorithm
-from pgjax.training.checkpoints import Checkpoints
+from pgjax.training.checkpoints import Checkpoints, require_checkpoint
 from pgjax.training.config import Config, ConfigError
 from pgjax.training.evaluation import make_evaluate
 from pgjax.training.parallel import across_devices
@@ -62,32 +62,49 @@ class RunOptions:
 
     Attributes:
       chunk_updates: the most updates one compiled call runs (static; default: all, up to 512).
-      chunk_seconds: the wall time a chunk aims at; it bounds how long a stop request waits.
+      chunk_seconds: the wall time a chunk aims at; it bounds how long a stop request waits
+        (default: 1 s, or 0.25 s with a `target_return`, which is checked after each chunk).
       checkpoint_every: chunks between checkpoints (one is always written at the end).
       keep_checkpoints: how many of the newest checkpoints to keep.
       target_return: stop once the mean evaluation return over the runs reaches it.
       target_episodes: evaluation episodes per run for that check.
       tensorboard: also write TensorBoard event files when tensorboardX is installed.
+      envs_devices: devices per run: each run's environments and minibatches are split over
+        them, gradients and statistics reduced across them (`across_devices`). Changes the
+        numbers only by the order of floating-point reductions.
     """
 
     chunk_updates: int | None = None
-    chunk_seconds: float = 1.0
+    chunk_seconds: float | None = None
     checkpoint_every: int = 20
     keep_checkpoints: int = 3
     target_return: float | None = None
     target_episodes: int = 10
     tensorboard: bool = True
+    envs_devices: int = 1
 
     def validate(self) -> None:
-        for name in ("checkpoint_every", "keep_checkpoints", "target_episodes"):
+        for name in ("checkpoint_every", "keep_checkpoints", "target_episodes", "envs_devices"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}.", name)
         if self.chunk_updates is not None and self.chunk_updates < 1:
-            raise ConfigError(f"chunk_updates must be >= 1, got {self.chunk_updates}.")
-        if not self.chunk_seconds > 0:
-            raise ConfigError(f"chunk_seconds must be > 0, got {self.chunk_seconds}.")
+            raise ConfigError(
+                f"chunk_updates must be >= 1, got {self.chunk_updates}.", "chunk_updates"
+            )
+        if self.envs_devices > len(jax.devices()):
+            raise ConfigError(
+                f"envs_devices={self.envs_devices} is more than the {len(jax.devices())} "
+                "device(s) JAX has.",
+                "envs_devices",
+            )
+        if self.chunk_seconds is not None and not self.chunk_seconds > 0:
+            raise ConfigError(
+                f"chunk_seconds must be > 0, got {self.chunk_seconds}.", "chunk_seconds"
+            )
         if self.target_return is not None and not math.isfinite(self.target_return):
-            raise ConfigError(f"target_return must be finite, got {self.target_return}.")
+            raise ConfigError(
+                f"target_return must be finite, got {self.target_return}.", "target_return"
+            )
 
 
 class RunResult(NamedTuple):
@@ -142,6 +159,24 @@ def run(
       RunDirectoryError: a run directory that cannot be used.
       DivergenceError: a non-finite loss, gradient or state.
     """
+    record = new_run(algorithm, config, seeds, run_dir, hyperparams, options, overwrite)
+    session = _Session(algorithm, config, record, Path(run_dir), options, progress)
+    return session.run(resume=False)
+
+
+def new_run(
+    algorithm: Algorithm,
+    config: Config,
+    seeds: list[int],
+    run_dir: str | Path,
+    hyperparams: dict | None,
+    options: RunOptions,
+    overwrite: bool,
+    **extra,
+) -> dict:
+    """Checks a new run's settings (ConfigError, before anything compiles), prepares `run_dir`
+    and writes its config.json. Returns that record; `extra` joins it (the asynchronous
+    runtime's settings)."""
     if not isinstance(config, algorithm.config_class):
         raise ConfigError(
             f"{algorithm.name} takes a {algorithm.config_class.__name__}, got "
@@ -150,10 +185,12 @@ def run(
     config.validate()
     options.validate()
     seeds = _check_seeds(seeds)
+    _check_every_process_takes_part(len(seeds), options.envs_devices)
     if hyperparams:
-        config.resolve(hyperparams)
-        hyperparams = {k: np.asarray(v, np.float32) for k, v in hyperparams.items()}
-    run_dir = rundir.prepare(Path(run_dir), overwrite)
+        hyperparams = _check_hyperparams(config, hyperparams, len(seeds))
+    run_dir = Path(run_dir)
+    if distributed.is_primary():
+        rundir.prepare(run_dir, overwrite)
     record = {
         "algorithm": algorithm.name,
         "env_id": config.env_id,
@@ -163,9 +200,12 @@ def run(
         "hyperparams": hyperparams,
         "options": dataclasses.asdict(options),
         "versions": rundir.versions(),
+        **extra,
     }
-    rundir.write_json(run_dir / rundir.CONFIG, record)
-    return _Session(algorithm, config, record, run_dir, options, progress).run(resume=False)
+    if distributed.is_primary():
+        rundir.write_json(run_dir / rundir.CONFIG, record)
+    distributed.barrier("pgjax: run directory prepared")
+    return record
 
 
 def resume(run_dir: str | Path, *, progress: ProgressFn | None = None) -> RunResult:
@@ -173,9 +213,22 @@ def resume(run_dir: str | Path, *, progress: ProgressFn | None = None) -> RunRes
     started with. The finished run's metrics.csv and final state are those of an uninterrupted
     run."""
     algorithm, config, record = read_run(run_dir)
+    check_resumable(run_dir, record)
+    require_checkpoint(run_dir)
     options = RunOptions(**record["options"])
     session = _Session(algorithm, config, record, Path(run_dir), options, progress)
     return session.run(resume=True)
+
+
+def check_resumable(run_dir: str | Path, record: dict) -> None:
+    """Raises RunDirectoryError for a run of the asynchronous runtime
+    (`pgjax.training.async_runtime`): its numbers depend on thread timing, so it has no exact
+    continuation."""
+    if record.get("runtime") == "async":
+        raise rundir.RunDirectoryError(
+            f"{run_dir} was trained with --async, which cannot be resumed (its numbers depend "
+            f"on thread timing); `pgjax evaluate {run_dir}` evaluates its last checkpoint."
+        )
 
 
 def read_run(run_dir: str | Path) -> tuple[Algorithm, Config, dict]:
@@ -194,6 +247,9 @@ def read_run(run_dir: str | Path) -> tuple[Algorithm, Config, dict]:
         config.validate()
         seeds = _check_seeds(record["seeds"])
         options = record["options"]
+        RunOptions(**options).validate()
+        if record.get("hyperparams"):
+            _check_hyperparams(config, record["hyperparams"], len(seeds))
     except (KeyError, TypeError, ValueError) as error:
         raise rundir.RunDirectoryError(f"{path} is not a valid pgjax run record: {error}") from None
     if config.fingerprint() != record.get("fingerprint"):
@@ -206,14 +262,55 @@ def read_run(run_dir: str | Path) -> tuple[Algorithm, Config, dict]:
 
 def restore_state(algorithm: Algorithm, config: Config, record: dict, run_dir: str | Path):
     """The latest checkpoint of a run directory: `(state, updates)`, leaves `[num_runs, ...]`."""
-    init = across_devices(lambda key, hp: algorithm.init(config, key, hp), len(record["seeds"]))
-    template = init(_keys(record["seeds"]), _hyperparams(record))
+    require_checkpoint(run_dir)
+    options = RunOptions(**record["options"])
+    init = across_devices(
+        _init_from_seed(algorithm, config), len(record["seeds"]), envs_devices=options.envs_devices
+    )
+    template = init(_seeds(record["seeds"]), _hyperparams(record))
     checkpoints = Checkpoints(run_dir)
     try:
         state, meta = checkpoints.restore(template, _identity(record))
     finally:
         checkpoints.close()
     return state, int(meta["updates"])
+
+
+def _check_hyperparams(config: Config, hyperparams, num_runs: int) -> dict[str, np.ndarray]:
+    """A grid of hyperparameters, one value per run: known names, numbers in range (see
+    `Config.resolve`), each of shape `[num_runs]`."""
+    try:
+        grid = {k: np.asarray(v, np.float32) for k, v in dict(hyperparams).items()}
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"hyperparams must map hyperparameter names to numbers, got {hyperparams!r}."
+        ) from None
+    config.resolve(grid)
+    for name, value in grid.items():
+        if value.shape != (num_runs,):
+            raise ConfigError(
+                f"hyperparams[{name!r}] has shape {value.shape}, expected ({num_runs},): one "
+                "value per seed.",
+                name,
+            )
+    return grid
+
+
+def _check_every_process_takes_part(num_runs: int, envs_devices: int) -> None:
+    """Several processes run one program: a process whose devices hold no run would have
+    nothing to compute and no part in the checkpoints, so the runs must fill the mesh
+    (`parallel.make_mesh` uses gcd(runs, devices // envs_devices) groups of envs_devices)."""
+    devices = len(jax.devices())
+    used = math.gcd(num_runs, devices // envs_devices) * envs_devices
+    if jax.process_count() == 1 or used == devices:
+        return
+    raise ConfigError(
+        f"{jax.process_count()} processes have {devices} devices, and {num_runs} seed(s) × "
+        f"envs_devices={envs_devices} would use only {used} of them; with several processes "
+        "every device takes part: give envs_devices dividing the device count and a number of "
+        f"seeds that is a multiple of the device count over envs_devices.",
+        "seeds",
+    )
 
 
 def _check_seeds(seeds) -> list[int]:
@@ -225,8 +322,15 @@ def _check_seeds(seeds) -> list[int]:
     return [int(s) for s in seeds]
 
 
-def _keys(seeds: list[int]) -> jax.Array:
-    return jax.vmap(jax.random.key)(jnp.asarray(seeds, jnp.uint32))
+def _seeds(seeds: list[int]) -> np.ndarray:
+    # Host data, not device arrays: under jax.distributed every process passes the same values
+    # and jit places each process's share.
+    return np.asarray(seeds, np.uint32)
+
+
+def _init_from_seed(algorithm: Algorithm, config: Config):
+    """`init` keyed by `jax.random.key(seed)`, the key `make_train` would be given."""
+    return lambda seed, hp: algorithm.init(config, jax.random.key(seed), hp)
 
 
 def _hyperparams(record: dict) -> dict | None:
@@ -295,12 +399,14 @@ class _Session:
         self.seeds = record["seeds"]
         self.num_runs = len(self.seeds)
         self.max_chunk = options.chunk_updates or min(config.num_updates, 512)
+        # Only process 0 writes the run directory's files (checkpoints are written by all).
+        self.primary = distributed.is_primary()
         self.log = rundir.MetricsLog(run_dir)
-        self.tensorboard = (
-            rundir.TensorBoardLog.open(run_dir, self.seeds) if options.tensorboard else None
-        )
+        self.tensorboard = None
+        if options.tensorboard and self.primary:
+            self.tensorboard = rundir.TensorBoardLog.open(run_dir, self.seeds)
 
-    def _compile(self, keys, hyperparams):
+    def _compile(self, seeds, hyperparams):
         """Compiles `init`, runs it, and compiles `chunk` (and the target's evaluation) for its
         state. Returns `(chunk, evaluate or None, initial state, compile seconds)`."""
         algorithm, config = self.algorithm, self.config
@@ -320,23 +426,28 @@ class _Session:
             state, rows = jax.lax.fori_loop(0, num_updates, step, (state, rows))
             return state, rows, _all_finite(state)
 
+        spread = {"envs_devices": self.options.envs_devices}
         start = time.perf_counter()
-        init = across_devices(lambda key, hp: algorithm.init(config, key, hp), self.num_runs)
-        init = init.lower(keys, hyperparams).compile()
+        init = across_devices(_init_from_seed(algorithm, config), self.num_runs, **spread)
+        init = init.lower(seeds, hyperparams).compile()
         seconds = time.perf_counter() - start
-        state = init(keys, hyperparams)
+        state = init(seeds, hyperparams)
         start = time.perf_counter()
-        chunk = across_devices(chunk, self.num_runs, in_axes=(0, None))
-        chunk = chunk.lower(state, jnp.int32(1)).compile()
+        chunk = across_devices(chunk, self.num_runs, in_axes=(0, None), **spread)
+        chunk = chunk.lower(state, np.int32(1)).compile()
         evaluate = None
         if self.options.target_return is not None:
             one = make_evaluate(algorithm, config, self.options.target_episodes)
-            evaluate = across_devices(one, self.num_runs).lower(state, keys).compile()
+            evaluate = across_devices(
+                lambda state, seed: one(state, jax.random.key(seed)), self.num_runs, **spread
+            )
+            evaluate = evaluate.lower(state, seeds).compile()
         return chunk, evaluate, state, seconds + time.perf_counter() - start
 
     def run(self, resume: bool) -> RunResult:
-        keys, hyperparams = _keys(self.seeds), _hyperparams(self.record)
-        chunk, evaluate, state, compile_seconds = self._compile(keys, hyperparams)
+        chunk, evaluate, state, compile_seconds = self._compile(
+            _seeds(self.seeds), _hyperparams(self.record)
+        )
         checkpoints = Checkpoints(self.run_dir, self.options.keep_checkpoints)
         history: dict[str, list[np.ndarray]] = {}
         done = first = 0
@@ -344,7 +455,9 @@ class _Session:
             if resume:
                 state, meta = checkpoints.restore(state, _identity(self.record))
                 done = first = int(meta["updates"])
-                self.log.truncate(done, self.num_runs)
+                if self.primary:
+                    self.log.truncate(done, self.num_runs)
+                distributed.barrier("pgjax: metrics.csv cut back to the checkpoint")
                 previous = self.log.read(self.num_runs, done)
                 history = {k: [v] for k, v in previous.items() if k not in ("update", "seed")}
             status, state, done, run_seconds = self._loop(
@@ -374,7 +487,8 @@ class _Session:
             "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             **extra,
         }
-        rundir.write_json(self.run_dir / rundir.STATUS, record)
+        if self.primary:
+            rundir.write_json(self.run_dir / rundir.STATUS, record)
 
     def _loop(self, chunk, evaluate, state, done, checkpoints, history):
         """Runs chunks until the end, a stop request, divergence or the target.
@@ -385,13 +499,13 @@ class _Session:
         divergence or the target was seen is dropped, never recorded.
         """
         total = self.config.num_updates
-        chunks, status = 0, "completed"
+        chunks, status, stopping = 0, "completed", False
         if self.progress is not None:
             self.progress(done, {})
         start = time.perf_counter()
         with _StopRequests() as stop:
             n = min(1, total - done)  # a first, short chunk measures the update rate
-            pending = chunk(state, jnp.int32(n)) if n else None
+            pending = chunk(state, np.int32(n)) if n else None
             began = time.perf_counter()
             while pending is not None:
                 new_state, metrics, finite = pending
@@ -400,12 +514,21 @@ class _Session:
                 ready = time.perf_counter()
                 after = done + n
                 pending = None
-                if after < total and stop.signal is None:
-                    n_next = min(self._next_chunk(n, ready - began), total - after)
-                    pending, began = chunk(new_state, jnp.int32(n_next)), ready
-                metrics = {k: v[:, :n] for k, v in jax.device_get(metrics).items()}
+                # Every process must dispatch the same chunks: the length follows process 0's
+                # clock, and a stop request on any process stops them all.
+                decisions = distributed.from_all(
+                    np.array(
+                        [min(self._next_chunk(n, ready - began), total - after), bool(stop.signal)],
+                        np.int64,
+                    )
+                )
+                n_next, stopping = int(decisions[0, 0]), bool(decisions[:, 1].any())
+                if after < total and not stopping:
+                    pending, began = chunk(new_state, np.int32(n_next)), ready
+                metrics, finite = distributed.fetch((metrics, finite))
+                metrics = {k: v[:, :n] for k, v in metrics.items()}
                 self._record(done, metrics, history)
-                self._check_finite(done, metrics, np.asarray(finite), checkpoints)
+                self._check_finite(done, metrics, finite, checkpoints)
                 state, done, chunks = new_state, after, chunks + 1
                 if pending is not None:
                     n = n_next
@@ -415,22 +538,26 @@ class _Session:
                     status, pending = "target_reached", None
                 elif chunks % self.options.checkpoint_every == 0 and done < total:
                     checkpoints.save(done, state, self._meta(done))
-            if stop.signal is not None and done < total:
+            if stopping and done < total:
                 status = "interrupted"
         run_seconds = time.perf_counter() - start
         if checkpoints.latest() != done:
             checkpoints.save(done, state, self._meta(done))
-        extra = {"signal": stop.signal} if status == "interrupted" else {}
+        extra = {"signal": stop.signal or "another process's"} if status == "interrupted" else {}
         self._status(status, done, run_seconds=run_seconds, **extra, **self._target_record())
         return status, state, done, run_seconds
 
     def _next_chunk(self, n: int, seconds: float) -> int:
         """Updates for the next chunk, so that it takes about `chunk_seconds`."""
+        target = self.options.chunk_seconds
+        if target is None:
+            target = 1.0 if self.options.target_return is None else 0.25
         rate = n / max(seconds, 1e-6)
-        return max(1, min(self.max_chunk, int(rate * self.options.chunk_seconds)))
+        return max(1, min(self.max_chunk, int(rate * target)))
 
     def _record(self, done: int, metrics: dict, history: dict) -> None:
-        self.log.append(done, metrics, self.seeds, self.config.steps_per_update)
+        if self.primary:
+            self.log.append(done, metrics, self.seeds, self.config.steps_per_update)
         if self.tensorboard is not None:
             self.tensorboard.write(done, metrics, self.config.steps_per_update)
         steps = (np.arange(done, done + next(iter(metrics.values())).shape[1]) + 1) * (
@@ -470,8 +597,8 @@ class _Session:
         raise DivergenceError(message)
 
     def _reached_target(self, evaluate, state, done: int) -> bool:
-        keys = jax.vmap(jax.random.key)(jnp.arange(self.num_runs, dtype=jnp.uint32) + done)
-        mean_return = float(np.asarray(evaluate(state, keys)).mean())
+        seeds = np.arange(self.num_runs, dtype=np.uint32) + np.uint32(done)
+        mean_return = float(distributed.fetch(evaluate(state, seeds)).mean())
         self._last_evaluation = (done, mean_return)
         return mean_return >= self.options.target_return
 

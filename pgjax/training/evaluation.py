@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 
 from pgjax.envs import ClipAction, EpisodeStatistics, VecEnv, env_spec
-from pgjax.training.algorithm import Algorithm
+from pgjax.training.algorithm import Algorithm, scan_updates
 from pgjax.training.config import Config
 
 
@@ -46,19 +46,84 @@ def make_evaluate(
     return evaluate
 
 
+def make_evaluate_runs(
+    algorithm: Algorithm,
+    config: Config,
+    num_runs: int,
+    num_episodes: int,
+    deterministic: bool = True,
+):
+    """`evaluate(states, key) -> [num_runs, num_episodes]` returns: `make_evaluate` over the
+    leading run axis of `states` (as `vmap` or the driver made them), run i evaluated with
+    `jax.random.split(key, num_runs)[i]`. Jit it; states spread over devices or processes stay
+    where they are."""
+    one = make_evaluate(algorithm, config, num_episodes, deterministic)
+
+    def evaluate(states, key):
+        key = jax.random.key(key) if jnp.issubdtype(jnp.asarray(key).dtype, jnp.integer) else key
+        return jax.vmap(one)(states, jax.random.split(key, num_runs))
+
+    return evaluate
+
+
 def evaluate_runs(
     algorithm: Algorithm,
     config: Config,
     states,
-    key: jax.Array,
+    key,
     num_episodes: int,
     deterministic: bool = True,
 ) -> jax.Array:
-    """`make_evaluate` over the leading run axis of `states` (as `vmap` or the driver made them).
+    """Evaluates every run of `states` (see `make_evaluate_runs`); `key` a PRNG key or an int
+    seed.
 
     Returns:
       `[num_runs, num_episodes]` undiscounted returns.
     """
-    evaluate = make_evaluate(algorithm, config, num_episodes, deterministic)
     num_runs = jax.tree.leaves(states)[0].shape[0]
-    return jax.jit(jax.vmap(evaluate))(states, jax.random.split(key, num_runs))
+    evaluate = make_evaluate_runs(algorithm, config, num_runs, num_episodes, deterministic)
+    return jax.jit(evaluate)(states, key)
+
+
+def evaluation_steps(config: Config, num_evaluations: int) -> list[int]:
+    """The environment steps (per seed) after which `make_train_and_evaluate` evaluates."""
+    length, first = divmod(config.num_updates, num_evaluations)
+    return [(first + (i + 1) * length) * config.steps_per_update for i in range(num_evaluations)]
+
+
+def make_train_and_evaluate(
+    algorithm: Algorithm,
+    config: Config,
+    num_evaluations: int,
+    num_episodes: int,
+    deterministic: bool = True,
+):
+    """`train(key, hyperparams=None) -> (state, returns [num_evaluations, num_episodes])`: a
+    whole run with a learning curve, on the device.
+
+    The run's updates are split into `num_evaluations` equal segments (the remainder runs
+    first), each followed by `make_evaluate`'s fresh episodes; `evaluation_steps` says when.
+    Training metrics are not kept, so memory does not grow with the run. Validates the config.
+    """
+    config.validate()
+    if not 1 <= num_evaluations <= config.num_updates:
+        raise ValueError(
+            f"num_evaluations must be in [1, {config.num_updates}] (the run's updates), got "
+            f"{num_evaluations}."
+        )
+    length, first = divmod(config.num_updates, num_evaluations)
+    evaluate = make_evaluate(algorithm, config, num_episodes, deterministic)
+
+    def train(key: jax.Array, hyperparams: dict | None = None):
+        init_key, evaluation_key = jax.random.split(key)
+        state = algorithm.init(config, init_key, hyperparams)
+        state, _ = scan_updates(algorithm, config, state, first)
+
+        def segment(state, segment_key):
+            state, _ = scan_updates(algorithm, config, state, length)
+            return state, evaluate(state, segment_key)
+
+        keys = jax.random.split(evaluation_key, num_evaluations)
+        return jax.lax.scan(segment, state, keys)
+
+    return train

@@ -16,7 +16,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from pgjax.kernels.distributions import Categorical, DiagGaussian
+from pgjax.kernels.distributions import Categorical, DiagGaussian, TanhGaussian
 
 ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu, "elu": nn.elu, "gelu": nn.gelu}
 
@@ -118,8 +118,7 @@ class ActorCritic(nn.Module):
     obs_ndim: int = 1  # rank of one observation; the rest of the leading axes are batch
 
     def _features(self, obs: jax.Array) -> jax.Array:
-        batch_shape = obs.shape[: obs.ndim - self.obs_ndim]
-        return obs.reshape((*batch_shape, -1)).astype(jnp.float32)
+        return flatten_observations(obs, self.obs_ndim)
 
     def setup(self):
         if self.shared:
@@ -150,6 +149,43 @@ class ActorCritic(nn.Module):
         if self.shared:
             return self.policy_head(self.torso(features))
         return self.actor(features)
+
+
+def flatten_observations(obs: jax.Array, obs_ndim: int) -> jax.Array:
+    """`[*B, *obs_shape]` observations (rank-`obs_ndim` each) as float32 `[*B, D]`."""
+    batch_shape = obs.shape[: obs.ndim - obs_ndim]
+    return obs.reshape((*batch_shape, -1)).astype(jnp.float32)
+
+
+class QNetwork(nn.Module):
+    """Action values Q(s, ·) of discrete actions: `[*B, *obs_shape] -> [*B, action_dim]`."""
+
+    action_dim: int
+    hidden_sizes: Sequence[int] = (64, 64)
+    activation: str = "relu"
+    obs_ndim: int = 1
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> jax.Array:
+        hidden = MLP(self.hidden_sizes, self.activation)(flatten_observations(obs, self.obs_ndim))
+        return _dense(self.action_dim, "value", "value")(hidden)
+
+
+class SquashedGaussianActor(nn.Module):
+    """SAC's policy: `[*B, *obs_shape]` -> a `TanhGaussian` over (−1, 1)^action_dim whose mean
+    and log σ both depend on the state, log σ clipped to [−20, 2] (Haarnoja et al., 2018)."""
+
+    action_dim: int
+    hidden_sizes: Sequence[int] = (256, 256)
+    activation: str = "relu"
+    obs_ndim: int = 1
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> TanhGaussian:
+        hidden = MLP(self.hidden_sizes, self.activation)(flatten_observations(obs, self.obs_ndim))
+        mean = _dense(self.action_dim, "policy", "policy_mean")(hidden)
+        log_std = _dense(self.action_dim, "policy", "policy_log_std")(hidden)
+        return TanhGaussian(mean, jnp.clip(log_std, -20.0, 2.0))
 
 
 def init_network(network: nn.Module, key: jax.Array, obs: jax.Array):

@@ -7,6 +7,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from pgjax.training.parallel import shard_envs
+
 
 def learning_rate_schedule(learning_rate, num_gradient_steps: int, anneal: bool):
     """Constant, or linearly annealed to 0 over `num_gradient_steps` (Schulman et al., 2017).
@@ -59,7 +61,8 @@ def gradient_step(loss_fn, optimizer: optax.GradientTransformation, params, opt_
 
 def shuffled_minibatches(key: jax.Array, batch, num_minibatches: int):
     """Flattens `[T, N, ...]` leaves to `[T·N, ...]`, permutes them and splits them into
-    `[num_minibatches, T·N / num_minibatches, ...]`."""
+    `[num_minibatches, T·N / num_minibatches, ...]` (in a data-parallel run each device holds
+    its share of every minibatch: `pgjax.training.parallel.shard_envs`)."""
     size = jax.tree.leaves(batch)[0].shape[0] * jax.tree.leaves(batch)[0].shape[1]
     permutation = jax.random.permutation(key, size)
 
@@ -67,7 +70,7 @@ def shuffled_minibatches(key: jax.Array, batch, num_minibatches: int):
         x = x.reshape((size, *x.shape[2:]))[permutation]
         return x.reshape((num_minibatches, size // num_minibatches, *x.shape[1:]))
 
-    return jax.tree.map(split, batch)
+    return shard_envs(jax.tree.map(split, batch), axis=1)
 
 
 def run_epochs(key, carry, batch, num_epochs: int, num_minibatches: int, minibatch_step):

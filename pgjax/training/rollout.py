@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 
 import pgjax
+from pgjax.training.parallel import shard_envs
 from pgjax.training.types import EnvCarry, Transition
 
 
@@ -14,7 +15,9 @@ def collect_rollout(env, network, params, carry: EnvCarry, key: jax.Array, num_s
 
     `next_value` is computed after the scan in one batched critic pass over the true successor
     observations (`info["final_observation"]`), so a truncated step is bootstrapped from the
-    state the episode really reached, never from the state the environment reset to.
+    state the episode really reached, never from the state the environment reset to. In a
+    data-parallel run (`pgjax.training.parallel.shard_envs`) each device steps its share of the
+    environments.
 
     Returns:
       `(carry, Transition)` with the transition fields `[num_steps, num_envs, ...]`.
@@ -22,6 +25,7 @@ def collect_rollout(env, network, params, carry: EnvCarry, key: jax.Array, num_s
 
     def step(carry: EnvCarry, step_key):
         action_key, env_key = jax.random.split(step_key)
+        carry = EnvCarry(carry.env_state, shard_envs(carry.obs))
         distribution, value = network.apply(params, carry.obs)
         action = distribution.sample(action_key)
         obs, env_state, reward, terminated, truncated, info = env.step(
@@ -44,6 +48,7 @@ def collect_rollout(env, network, params, carry: EnvCarry, key: jax.Array, num_s
         return EnvCarry(env_state, obs), transition
 
     carry, trajectory = jax.lax.scan(step, carry, jax.random.split(key, num_steps))
+    trajectory = shard_envs(trajectory, axis=1)
     next_value = network.apply(params, trajectory.next_obs, method="value")
     return carry, trajectory._replace(next_value=next_value)
 

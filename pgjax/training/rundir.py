@@ -44,7 +44,13 @@ OWN_FILES = (
     TENSORBOARD,
     "learning_curve.png",
     "evaluation.json",
+    "rlhf_curves.png",  # pgjax rlhf
+    "samples.md",
 )
+
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 class RunDirectoryError(ValueError):
@@ -98,6 +104,7 @@ def write_atomic(path: Path, data: bytes) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes it private; a result is a normal file
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -57,3 +57,37 @@ class PolicyGradientBatch(NamedTuple):
     advantages: jax.Array  # Â_t, constants
     targets: jax.Array  # value targets V̂_t, constants
     mask: jax.Array | None  # bool, the steps that count (None: all of them)
+
+
+class ReplayTransition(NamedTuple):
+    """Transitions as a replay buffer stores and returns them; every field has the same leading
+    axes `[*S]` (`[N]` for one step of N environments, `[B]` for a sampled batch, `[capacity]`
+    inside the buffer)."""
+
+    obs: jax.Array  # s [*S, *obs_shape]
+    action: jax.Array  # a: [*S] int (discrete) or [*S, A] float
+    reward: jax.Array  # r [*S] float
+    terminated: jax.Array  # [*S] bool: s' is terminal, worth 0
+    truncated: jax.Array  # [*S] bool: a time limit ended the episode at s' (bootstrapped)
+    next_obs: jax.Array  # s' [*S, *obs_shape], the true successor (the final observation)
+
+
+class ReplayBuffer(NamedTuple):
+    """A ring buffer of transitions (`pgjax.training.replay`)."""
+
+    storage: ReplayTransition  # every leaf [capacity, ...]
+    position: jax.Array  # int32, the slot the next transition goes to
+    size: jax.Array  # int32, slots filled so far (at most capacity)
+
+
+class OffPolicyState(NamedTuple):
+    """Everything an off-policy run needs to continue (checkpointed whole, replay included)."""
+
+    params: dict[str, Params]  # the learners, by name (e.g. "actor", "critic", "q")
+    target_params: dict[str, Params]  # their slowly updated copies (Polyak or periodic)
+    opt_state: dict[str, Any]  # one optimiser state per learner
+    env: EnvCarry
+    buffer: ReplayBuffer
+    key: jax.Array  # PRNG key for the next update
+    hyperparams: Hyperparams
+    updates: jax.Array  # int32, updates done (drives warm-up and exploration schedules)

@@ -90,7 +90,7 @@ def test_registry_maps_each_name_to_its_algorithm():
     assert set(algorithms.REGISTRY) >= {"ppo", "a2c", "reinforce", "trpo"}
     for name, algorithm in algorithms.REGISTRY.items():
         assert algorithm.name == name and algorithm.summary
-        config = algorithm.config_class.for_env("CartPole-v1")
+        config = algorithm.config_class()  # its default environment (SAC: Pendulum-v1)
         state = jax.eval_shape(lambda k, a=algorithm, c=config: a.init(c, k), jax.random.key(0))
         _, metrics = jax.eval_shape(lambda s, a=algorithm, c=config: a.update(c, s), state)
         assert all(m.shape == () for m in metrics.values()), name

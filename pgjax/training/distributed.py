@@ -1,0 +1,112 @@
+"""Several processes, one run: JAX's own distributed runtime (`jax.distributed`).
+
+Every process runs the same program over the global device mesh (`jax.devices()` spans all of
+them); each computes on its local devices, and the collectives XLA inserts cross processes. The
+driver makes process 0 alone write the run directory; checkpoints are written and restored by
+all processes together (orbax's multi-process support).
+
+    initialize("10.0.0.1:1234", num_processes=2, process_id=0)   # explicit
+    initialize()        # under SLURM, Open MPI, Kubernetes or a TPU pod: JAX detects the rest
+
+The CLI calls `initialize` from `--coordinator-address/--num-processes/--process-id`, or with
+no arguments when the environment names a cluster (`JAX_COORDINATOR_ADDRESS`, SLURM with more
+than one task, Open MPI with more than one rank).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import jax
+import numpy as np
+
+
+def launched_by_cluster(environ=os.environ) -> bool:
+    """True when a launcher's environment describes a multi-process job JAX can detect."""
+    if environ.get("JAX_COORDINATOR_ADDRESS"):
+        return True
+    for count in ("SLURM_NTASKS", "OMPI_COMM_WORLD_SIZE"):
+        if environ.get(count, "1").isdigit() and int(environ.get(count, "1")) > 1:
+            return True
+    return False
+
+
+def initialize(
+    coordinator_address: str | None = None,
+    num_processes: int | None = None,
+    process_id: int | None = None,
+    timeout_seconds: int = 120,
+) -> None:
+    """Starts the distributed runtime (before anything else touches JAX's backend).
+
+    Args:
+      coordinator_address: `HOST:PORT` of process 0; None to let JAX detect the cluster.
+      num_processes: how many processes take part.
+      process_id: this one's index, 0 … num_processes − 1.
+      timeout_seconds: how long to wait for every process to join, and how long a process may
+        go silent before the others stop with an error (so a dead process never hangs them).
+    """
+    explicit = (coordinator_address, num_processes, process_id)
+    if any(v is not None for v in explicit) and any(v is None for v in explicit):
+        raise ValueError(
+            "--coordinator-address, --num-processes and --process-id go together; got "
+            f"{coordinator_address!r}, {num_processes!r}, {process_id!r}."
+        )
+    if num_processes is not None and not 0 <= process_id < num_processes:
+        raise ValueError(f"process_id must be in [0, {num_processes}), got {process_id}.")
+    where = f" at {coordinator_address} as process {process_id}" if coordinator_address else ""
+    print(
+        f"pgjax: joining {num_processes or 'the cluster’s'} processes{where}; a process that "
+        f"does not join or stops answering ends the run within {timeout_seconds} s.",
+        file=sys.stderr,
+        flush=True,
+    )
+    # Cross-process collectives between CPU devices go through gloo (GPUs and TPUs have their
+    # own); asking for it never starts the backend, which must not run before initialize.
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(
+        coordinator_address,
+        num_processes,
+        process_id,
+        initialization_timeout=timeout_seconds,
+        heartbeat_timeout_seconds=timeout_seconds,
+    )
+
+
+def is_primary() -> bool:
+    """Process 0: the one that writes files and prints."""
+    return jax.process_index() == 0
+
+
+def fetch(tree: Any) -> Any:
+    """Every leaf as a NumPy array holding all of it, on every process (an all-gather when the
+    array is spread over several processes)."""
+    if jax.process_count() == 1:
+        return jax.device_get(tree)
+    from jax.experimental import multihost_utils
+
+    return jax.tree.map(
+        lambda x: np.asarray(multihost_utils.process_allgather(x, tiled=True)), tree
+    )
+
+
+def barrier(name: str) -> None:
+    """Waits until every process gets here (nothing to wait for in a single process)."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
+
+
+def from_all(values: np.ndarray) -> np.ndarray:
+    """Every process's `values`, stacked: `[num_processes, ...]` (one row in a single process).
+    The host decisions every process must take alike (how long the next chunk is, whether to
+    stop) are made from these rows, the same on every process."""
+    values = np.asarray(values)
+    if jax.process_count() == 1:
+        return values[None]
+    from jax.experimental import multihost_utils
+
+    return np.asarray(multihost_utils.process_allgather(values, tiled=False))
