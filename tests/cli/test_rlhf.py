@@ -1,0 +1,89 @@
+"""`pgjax rlhf` end to end on a tiny pipeline: the run directory, `evaluate` and `resume` of an
+RLHF run, and the usage errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from pgjax.cli import main, rlhf
+
+# A 1-block, width-16 transformer, 3 updates of 8 responses: a smoke test of the plumbing.
+TINY = [
+    "--hidden-sizes", "16", "--num-heads", "2", "--prompt-length", "3",
+    "--response-length", "6", "--target-length", "3", "--pretrain-steps", "30",
+    "--preference-pairs", "64", "--reward-model-batch-size", "32",
+    "--reward-model-epochs", "1", "--num-envs", "8", "--group-size", "4",
+    "--num-epochs", "1", "--num-minibatches", "2", "--total-steps", str(3 * 8 * 6),
+    "--eval-prompts", "16", "--no-progress", "--no-tensorboard",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("rlhf") / "grpo"
+    assert main(["rlhf", "grpo", "--seeds", "2", "--out", str(path), *TINY]) == 0
+    return path
+
+
+def test_a_run_writes_metrics_curves_evaluation_and_samples(run_dir):
+    for name in ("config.json", "metrics.csv", "status.json", "evaluation.json", "samples.md"):
+        assert (run_dir / name).stat().st_size > 0, name
+    assert (run_dir / "rlhf_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    record = json.loads((run_dir / "config.json").read_text())
+    assert record["algorithm"] == "rlhf-grpo" and record["env_id"] == "digits"
+    assert record["config"]["group_size"] == 4 and record["seeds"] == [0, 1]
+    assert json.loads((run_dir / "status.json").read_text())["status"] == "completed"
+    with (run_dir / "metrics.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 * 3  # 2 seeds × 3 updates
+    expected = {"rm_score", "true_reward", "kl_sequence", "kl_token", "response_length", "loss"}
+    assert expected <= set(rows[0])
+    evaluation = json.loads((run_dir / "evaluation.json").read_text())
+    assert set(evaluation["per_seed"]) == {"0", "1"}
+    for seed in evaluation["per_seed"].values():
+        assert 0.0 <= seed["reward_model_accuracy"] <= 1.0
+        assert seed["reference"]["kl_sequence"] == 0.0 and seed["policy"]["kl_sequence"] >= 0
+    samples = (run_dir / "samples.md").read_text()
+    assert "reference (seed 0)" in samples and "policy, seed 1" in samples
+    assert samples.count("\n| `^") == 8  # one row per prompt
+
+
+def test_evaluate_restores_an_rlhf_run_for_the_rlhf_report(run_dir, monkeypatch):
+    # The report itself is what the run above wrote; here: the checkpoint restores into the
+    # RLHF state (both seeds) and goes to it with --episodes fresh prompts.
+    calls = []
+    monkeypatch.setattr(rlhf, "report", lambda *args: calls.append(args))
+    assert main(["evaluate", str(run_dir), "--episodes", "24"]) == 0
+    (config, seeds, state, path, prompts, seed) = calls[0]
+    assert config.group_size == 4 and seeds == [0, 1] and prompts == 24 and seed == 0
+    assert state.kl_coef.shape == (2,) and path == run_dir
+    np.testing.assert_allclose(state.kl_coef, 0.3)
+
+
+def test_resume_of_an_rlhf_run_continues_it_with_the_rlhf_report(run_dir, monkeypatch):
+    calls = []
+    monkeypatch.setattr(rlhf, "resume", lambda path, no_progress: calls.append(path) or 0)
+    assert main(["resume", str(run_dir), "--no-progress"]) == 0
+    assert calls == [run_dir]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["rlhf"], "usage: pgjax rlhf {ppo,grpo,dr-grpo,rloo}"),
+        (["rlhf", "sac"], "unknown algorithm 'sac'; choose one of ppo, grpo, dr-grpo, rloo"),
+        (["rlhf", "grpo", "--group-size", "5"], "group_size=5 must divide num_envs=64"),
+        (["rlhf", "ppo", "--hidden-sizes", "64,32"], "(option --hidden-sizes)"),
+        (["rlhf", "ppo", "--num-heads", "3"], "num_heads=3 must divide the width 64"),
+        (["rlhf", "rloo", "--kl-coef", "-1"], "kl_coef must be >= 0, got -1.0"),
+        (["train", "rlhf-ppo"], "rlhf-ppo trains on its own task: `pgjax rlhf ppo [options]`"),
+    ],
+)
+def test_bad_options_are_one_line_errors_before_anything_compiles(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
