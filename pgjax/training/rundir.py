@@ -25,6 +25,7 @@ import math
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -203,9 +204,10 @@ class MetricsLog:
 
 
 class TensorBoardLog:
-    """TensorBoard event files under `RUN_DIR/tensorboard/seed_<seed>/`, one scalar per metric
-    and update, x-axis environment steps. `open` returns None when tensorboardX is not
-    installed (`pip install 'pgjax[tensorboard]'`)."""
+    """TensorBoard event files under `RUN_DIR/tensorboard/seed_<seed>/`, one event per update
+    holding every metric that is finite there (an update in which no episode ended has no
+    `episode_return` point), x-axis environment steps. `open` returns None when tensorboardX is
+    not installed (`pip install 'pgjax[tensorboard]'`)."""
 
     def __init__(self, writers: dict):
         self.writers = writers
@@ -213,18 +215,34 @@ class TensorBoardLog:
     @classmethod
     def open(cls, run_dir: Path, seeds: list[int]) -> TensorBoardLog | None:
         try:
-            from tensorboardX import SummaryWriter
+            from tensorboardX.event_file_writer import EventsWriter
         except ImportError:
             return None
-        root = Path(run_dir) / TENSORBOARD
-        return cls({seed: SummaryWriter(str(root / f"seed_{seed}")) for seed in seeds})
+        writers = {}
+        for seed in seeds:
+            folder = Path(run_dir) / TENSORBOARD / f"seed_{seed}"
+            folder.mkdir(parents=True, exist_ok=True)
+            writers[seed] = EventsWriter(str(folder / "events"))
+        return cls(writers)
 
     def write(self, first_update: int, metrics: dict[str, np.ndarray], steps_per_update: int):
+        # One event per update with all its metrics, written here: tensorboardX's SummaryWriter
+        # pickles every scalar through a bounded multiprocessing queue, which took ≈0.5 s of
+        # host time per second of PPO on CartPole (a 15% slower run on a 2-core CPU). The
+        # records' checksums need the `crc32c` package (pure Python: 33 µs an event).
+        from tensorboardX.proto.event_pb2 import Event
+
+        now = time.time()
+        names = list(metrics)
+        values = np.stack([np.asarray(metrics[name], np.float64) for name in names], -1)
         for run, writer in enumerate(self.writers.values()):
-            for name, values in metrics.items():
-                for k, value in enumerate(np.asarray(values)[run]):
-                    steps = (first_update + k + 1) * steps_per_update
-                    writer.add_scalar(name, float(value), steps)
+            for k, row in enumerate(values[run].tolist()):
+                event = Event(wall_time=now, step=(first_update + k + 1) * steps_per_update)
+                for name, value in zip(names, row, strict=True):
+                    if math.isfinite(value):
+                        event.summary.value.add(tag=name, simple_value=value)
+                if event.summary.value:
+                    writer.write_event(event)
             writer.flush()
 
     def close(self) -> None:

@@ -57,6 +57,42 @@ def test_chunked_run_equals_the_single_scan_bit_for_bit(tmp_path, algorithm, con
         np.testing.assert_array_equal(table[name], np.asarray(value, np.float64), err_msg=name)
 
 
+def _tensorboard_scalars(folder):
+    """{tag: {step: value}} from the event files in `folder` (TFRecord framing: length, its
+    CRC, the Event proto, its CRC)."""
+    from tensorboardX.proto.event_pb2 import Event
+
+    scalars = {}
+    for path in folder.iterdir():
+        data, offset = path.read_bytes(), 0
+        while offset < len(data):
+            length = int.from_bytes(data[offset : offset + 8], "little")
+            event = Event.FromString(data[offset + 12 : offset + 12 + length])
+            offset += 12 + length + 4
+            for value in event.summary.value:
+                scalars.setdefault(value.tag, {})[event.step] = value.simple_value
+    return scalars
+
+
+def test_tensorboard_gets_every_finite_metric_of_every_update_and_no_nan(tmp_path):
+    pytest.importorskip("tensorboardX")
+    config = PPO_CONFIG
+    result = driver.run(PPO, config, SEEDS, tmp_path, options=driver.RunOptions(chunk_updates=3))
+    for run, seed in enumerate(SEEDS):
+        scalars = _tensorboard_scalars(tmp_path / rundir.TENSORBOARD / f"seed_{seed}")
+        assert set(scalars) == set(result.metrics) - {"env_steps"}
+        for name, points in scalars.items():
+            values = result.metrics[name][run]
+            steps = (np.nonzero(np.isfinite(values))[0] + 1) * config.steps_per_update
+            assert sorted(points) == steps.tolist(), name  # NaN (no episode ended): no point
+            np.testing.assert_array_equal(
+                [points[s] for s in sorted(points)],
+                values[np.isfinite(values)].astype(np.float32),
+                err_msg=name,
+            )
+    assert np.isnan(result.metrics["episode_return"]).any()  # the test covers skipped points
+
+
 def _interrupt_after_first_chunk():
     calls = []
 
