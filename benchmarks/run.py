@@ -41,10 +41,18 @@ from pathlib import Path
 BENCHMARKS = (
     "kernels",
     "ppo_cartpole",
+    "purejaxrl_ppo",
+    "time_to_result",
     "driver_overhead",
+    "data_parallel",
     "scaling",
     "sb3_cartpole",
     "baseline_variance",
+    "policy_lag",
+    "impala_async",
+    "pg_vs_q",
+    "sb3_off_policy",
+    "rlhf_throughput",
 )
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
@@ -181,7 +189,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-results", action="store_true", help="leave RESULTS.md and README.md alone"
     )
+    parser.add_argument(
+        "--purejaxrl",
+        type=Path,
+        default=None,
+        help="a PureJaxRL checkout, for purejaxrl_ppo (or set PGJAX_PUREJAXRL)",
+    )
     args = parser.parse_args(argv)
+    if args.purejaxrl is not None:
+        os.environ["PGJAX_PUREJAXRL"] = str(args.purejaxrl.resolve())
     names = args.names or list(BENCHMARKS)
     unknown = [n for n in names if n not in BENCHMARKS and not (HERE / f"{n}.py").exists()]
     if unknown:

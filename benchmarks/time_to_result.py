@@ -1,0 +1,161 @@
+"""Time to a result: wall time from process start until PPO on CartPole-v1 has reached an
+evaluation return of 475 and the process has exited, pgjax's command line against
+Stable-Baselines3's PPO, same machine, same run.
+
+* pgjax, cold: `pgjax train ppo --target-return 475` with an empty compilation cache;
+* pgjax, warm: the same command again (another seed), the cache now holding its programs;
+* Stable-Baselines3: PPO with rl-baselines3-zoo's tuned CartPole-v1 hyperparameters (n_envs 8,
+  n_steps 32, batch 256, 20 epochs, γ 0.98, λ 0.8, lr and clip lin_0.001 / lin_0.2), one torch
+  thread, evaluated every 2,048 steps, stopping at the first evaluation ≥ 475.
+
+Both evaluate the deterministic policy on 10 fresh episodes and stop at the first mean ≥ 475
+(pgjax at chunk boundaries, every ≈0.25 s of training); each is a fresh Python process, timed
+by this one from launch to exit, so interpreter start-up, imports, compilation, evaluation and
+the writing of results all count. The order of the three alternates seed by seed.
+
+Targets (issue 17): cold ≤ 0.5× Stable-Baselines3's time, warm ≤ 0.25×.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+NAME = "time_to_result"
+THRESHOLD = 475.0
+
+# Run as `python -c`, so that SB3's process is timed like pgjax's: from interpreter start.
+SB3_SCRIPT = """
+import sys, json, time
+import torch
+torch.set_num_threads(1)
+from stable_baselines3 import PPO
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.evaluation import evaluate_policy
+
+seed = int(sys.argv[1])
+
+class StopAtThreshold(BaseCallback):
+    def __init__(self, eval_env):
+        super().__init__()
+        self.eval_env, self.next_eval, self.result = eval_env, 2048, None
+
+    def _on_rollout_start(self):
+        if self.num_timesteps >= self.next_eval:
+            self.next_eval += 2048
+            returns, _ = evaluate_policy(self.model, self.eval_env, n_eval_episodes=10,
+                                         deterministic=True, return_episode_rewards=True)
+            if sum(returns) / len(returns) >= THRESHOLD:
+                self.result = self.num_timesteps
+
+    def _on_step(self):
+        return self.result is None
+
+linear = lambda start: (lambda remaining: remaining * start)
+env = make_vec_env("CartPole-v1", n_envs=8, seed=seed)
+model = PPO("MlpPolicy", env, n_steps=32, batch_size=256, gae_lambda=0.8, gamma=0.98,
+            n_epochs=20, ent_coef=0.0, learning_rate=linear(0.001), clip_range=linear(0.2),
+            seed=seed, device="cpu", verbose=0)
+callback = StopAtThreshold(make_vec_env("CartPole-v1", n_envs=10, seed=10_000 + seed))
+model.learn(total_timesteps=500_000, callback=callback)
+print(json.dumps({"reached": callback.result is not None, "env_steps": callback.result}))
+""".replace("THRESHOLD", str(THRESHOLD))
+
+
+def _timed(argv: list[str]) -> tuple[float, subprocess.CompletedProcess]:
+    start = time.perf_counter()
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    return time.perf_counter() - start, done
+
+
+def _pgjax(seed: int, cache: Path, out: Path) -> dict:
+    argv = [
+        sys.executable, "-m", "pgjax.cli", "train", "ppo", "--target-return", str(THRESHOLD),
+        "--seed", str(seed), "--out", str(out), "--compile-cache", str(cache),
+        "--no-progress", "--no-tensorboard", "--eval-episodes", "10",
+    ]  # fmt: skip
+    seconds, done = _timed(argv)
+    if done.returncode != 0:
+        raise RuntimeError(f"pgjax failed: {done.stderr[-2000:]}")
+    status = json.loads((out / "status.json").read_text())
+    return {
+        "wall_s": seconds,
+        "reached": status["status"] == "target_reached",
+        "env_steps": status["env_steps"],
+        "run_s": status["run_seconds"],
+    }
+
+
+def _sb3(seed: int) -> dict:
+    seconds, done = _timed([sys.executable, "-c", SB3_SCRIPT, str(seed)])
+    if done.returncode != 0:
+        raise RuntimeError(f"Stable-Baselines3 failed: {done.stderr[-2000:]}")
+    return {"wall_s": seconds, **json.loads(done.stdout.strip().splitlines()[-1])}
+
+
+def run(quick: bool = False, out_dir: Path | None = None) -> dict:
+    from benchmarks.common import format_seconds, markdown_table, result, skipped
+
+    try:
+        import stable_baselines3  # noqa: F401
+    except ImportError:
+        return skipped(NAME, "Stable-Baselines3 is not installed (pip install -e '.[bench]')")
+    seeds = [0, 1] if quick else [0, 1, 2, 3, 4]
+    runs: dict[str, list[dict]] = {"pgjax, cold": [], "pgjax, warm": [], "Stable-Baselines3": []}
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch = Path(scratch)
+        for seed in seeds:
+            cache = scratch / f"cache-{seed}"  # empty: cold
+            order = ["cold", "warm", "sb3"] if seed % 2 == 0 else ["sb3", "cold", "warm"]
+            for kind in order:
+                if kind == "sb3":
+                    runs["Stable-Baselines3"].append(_sb3(seed))
+                else:  # warm: a second seed's run on the cache the cold run filled
+                    trial = seed if kind == "cold" else seed + 1000
+                    runs[f"pgjax, {kind}"].append(_pgjax(trial, cache, scratch / f"{kind}-{seed}"))
+    medians = {k: statistics.median(r["wall_s"] for r in v) for k, v in runs.items()}
+    rows = []
+    for label, trials in runs.items():
+        reached = sum(r["reached"] for r in trials)
+        steps = [r["env_steps"] for r in trials if r["reached"]]
+        rows.append(
+            [
+                label,
+                format_seconds(medians[label]),
+                f"{min(r['wall_s'] for r in trials):.1f}-{max(r['wall_s'] for r in trials):.1f} s",
+                f"{statistics.median(steps):,.0f}" if steps else "—",
+                f"{reached}/{len(trials)}",
+                f"{medians[label] / medians['Stable-Baselines3']:.2f}×",
+            ]
+        )
+    table = markdown_table(
+        ["program", "time to 475 (median)", "range", "env steps", "reached", "vs SB3"], rows
+    )
+    cold = medians["pgjax, cold"] / medians["Stable-Baselines3"]
+    warm = medians["pgjax, warm"] / medians["Stable-Baselines3"]
+    verdict = lambda ok: "met" if ok else "NOT met"  # noqa: E731
+    notes = (
+        f"{len(seeds)} seeds each, wall time from process launch to exit. Targets (issue 17): "
+        f"cold ≤ 0.5× SB3: {cold:.2f}× ({verdict(cold <= 0.5)}); warm ≤ 0.25× SB3: "
+        f"{warm:.2f}× ({verdict(warm <= 0.25)})."
+    )
+    headline = (
+        f"Time to a CartPole-v1 return of 475 from process start: pgjax "
+        f"{medians['pgjax, cold']:.1f} s cold, {medians['pgjax, warm']:.1f} s warm (compilation "
+        f"cache), Stable-Baselines3 {medians['Stable-Baselines3']:.1f} s ({cold:.2f}× and "
+        f"{warm:.2f}×)"
+    )
+    return result(
+        NAME,
+        table,
+        {"runs": runs, "medians": medians, "cold_ratio": cold, "warm_ratio": warm},
+        title="Time to result: PPO on CartPole-v1 to 475, pgjax vs Stable-Baselines3",
+        notes=notes,
+        headline=headline,
+    )
