@@ -80,8 +80,18 @@ def _group_stats(fn: str, rewards, mask):
     _checks.check_rank(fn, "rewards", rewards, 1, "[*B, G] with the group axis last")
     rewards, mask, weights = _masked(fn, "rewards", rewards, mask)
     count = jnp.maximum(weights.sum(-1, keepdims=True), 1.0)
-    mean = rewards.sum(-1, keepdims=True) / count
-    return rewards, mask, _checks.select(mask, rewards - mean), count
+    # Shift by each group's first valid reward first: a group of equal rewards then centres to
+    # exactly 0 (a float32 mean of equal values is off by an ulp, which GRPO's division by a
+    # std of the same ulp blew up to |A| ≈ 0.2 for rewards near 3).
+    first = rewards[..., :1] if mask is None else _first_valid(rewards, mask)
+    shifted = _checks.select(mask, rewards - first)
+    mean = shifted.sum(-1, keepdims=True) / count
+    return rewards, mask, _checks.select(mask, shifted - mean), count
+
+
+def _first_valid(x: jax.Array, mask: jax.Array) -> jax.Array:
+    """`[*B, 1]` each row's first element where `mask` holds (the first element if none)."""
+    return jnp.take_along_axis(x, jnp.argmax(mask, -1)[..., None], -1)
 
 
 def grpo_advantages(

@@ -16,7 +16,8 @@ for each update:
 Every token of response i gets its Â_i. GRPO's std is the unbiased one (ddof = 1) as in TRL and
 verl (the paper does not say; `std_ddof=0` gives the population std). RLOO's paper is
 REINFORCE, whose gradient the clipped surrogate equals at the first step (ratio 1); later
-minibatch steps are clipped, as TRL clips RLOO's (sequence-level) ratio.
+minibatch steps clip each token's ratio, where TRL clips RLOO's sequence-level ratio
+exp(Σ_t log π_θ − Σ_t log π_old).
 """
 
 from __future__ import annotations

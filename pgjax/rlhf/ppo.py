@@ -26,7 +26,7 @@ from pgjax.rlhf import pipeline
 from pgjax.rlhf.pipeline import RLHFConfig, RLHFState, Rollout
 from pgjax.rlhf.sampling import forward
 from pgjax.training.algorithm import Algorithm
-from pgjax.training.config import hyperparameter, static
+from pgjax.training.config import ConfigError, hyperparameter, static
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +42,15 @@ class PPOConfig(RLHFConfig):
     kl_horizon: float = hyperparameter(
         1000.0, "responses over which β may change by ±20% (the controller's horizon)", above=0
     )
+
+    def check(self) -> None:
+        super().check()
+        if self.adaptive_kl and self.kl_coef == 0:
+            raise ConfigError(
+                "kl_coef=0 with adaptive_kl: the controller scales β, so it would stay 0; "
+                "give kl_coef > 0, or adaptive_kl false for no KL penalty.",
+                "kl_coef",
+            )
 
 
 class Batch(NamedTuple):

@@ -61,18 +61,25 @@ def generate(
     slots = ((0, 0), (0, response_length), (0, 0), (0, 0))
     cache = tuple((jnp.pad(k, slots), jnp.pad(v, slots)) for k, v in prefix)
 
-    def step(carry, step_key):
-        cache, logits, position, done = carry
+    def sample(logits, key, done):
         policy = pgjax.Categorical(logits / temperature)
-        token = policy.mode() if greedy else policy.sample(step_key)
+        token = policy.mode() if greedy else policy.sample(key)
         token = jnp.where(done, PAD, token).astype(jnp.int32)
-        done = done | (token == EOS)
-        logits, _, cache = model.apply(params, token[:, None], position[None], cache)
-        return (cache, logits[:, 0], position + 1, done), token
+        return token, done | (token == EOS)
 
-    carry = (cache, logits[:, -1], jnp.int32(S), jnp.zeros(num, bool))
-    _, tokens = jax.lax.scan(step, carry, jax.random.split(key, response_length))
-    tokens = tokens.T
+    # Token 0 comes from the prompt's logits; each step then decodes the last token and samples
+    # the next, so no step decodes a token whose logits nobody reads.
+    keys = jax.random.split(key, response_length)
+    first, done = sample(logits[:, -1], keys[0], jnp.zeros(num, bool))
+
+    def step(carry, step_key):
+        cache, token, position, done = carry
+        logits, _, cache = model.apply(params, token[:, None], position[None], cache)
+        token, done = sample(logits[:, 0], step_key, done)
+        return (cache, token, position + 1, done), token
+
+    _, rest = jax.lax.scan(step, (cache, first, jnp.int32(S), done), keys[1:])
+    tokens = jnp.concatenate([first[:, None], rest.T], axis=1)
     return Responses(tokens, response_mask(tokens))
 
 

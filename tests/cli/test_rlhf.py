@@ -80,6 +80,7 @@ def test_resume_of_an_rlhf_run_continues_it_with_the_rlhf_report(run_dir, monkey
         (["rlhf", "ppo", "--hidden-sizes", "64,32"], "(option --hidden-sizes)"),
         (["rlhf", "ppo", "--num-heads", "3"], "num_heads=3 must divide the width 64"),
         (["rlhf", "rloo", "--kl-coef", "-1"], "kl_coef must be >= 0, got -1.0"),
+        (["rlhf", "ppo", "--kl-coef", "0"], "kl_coef=0 with adaptive_kl: the controller"),
         (["train", "rlhf-ppo"], "rlhf-ppo trains on its own task: `pgjax rlhf ppo [options]`"),
     ],
 )

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import reference as ref
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -100,6 +100,24 @@ def test_unbiased_grpo_advantages_are_the_population_ones_shrunk_by_sqrt_g_minus
     unbiased = np.asarray(pgjax.grpo_advantages(f32(rewards), eps=1e-30, ddof=1))
     shrunk = population * np.sqrt((size - 1) / size)
     np.testing.assert_allclose(unbiased, shrunk, rtol=1e-4, atol=1e-4)
+
+
+@PROPERTY
+@given(
+    st.floats(-1e4, 1e4, width=32),
+    hnp.arrays(bool, (3, 8)),
+    st.sampled_from([0, 1]),
+)
+@example(2.9, np.ones((3, 8), bool), 1)
+def test_a_group_of_equal_rewards_gets_exactly_zero_advantages(value, mask, ddof):
+    # Not merely small: GRPO divides r − mean by a std of the same rounding error, which once
+    # gave |A| ≈ 0.2 for eight rewards of 2.9. Masked-out slots hold NaN and must not matter.
+    rewards = jnp.where(jnp.asarray(mask), jnp.float32(value), jnp.nan)
+    for advantages in (
+        pgjax.grpo_advantages(rewards, jnp.asarray(mask), ddof=ddof),
+        pgjax.dr_grpo_advantages(rewards, jnp.asarray(mask)),
+    ):
+        np.testing.assert_array_equal(np.asarray(advantages), 0.0)
 
 
 def test_grpo_ddof_must_be_zero_or_one():
