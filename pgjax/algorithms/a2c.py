@@ -101,5 +101,6 @@ A2C = Algorithm(
     update,
     on_policy.act,
     "n-step or GAE advantages, one RMSprop/Adam step per rollout (Mnih et al., 2016)",
+    data_parallel=True,
 )
 make_train = A2C.make_train

@@ -216,6 +216,7 @@ IMPALA = Algorithm(
     update,
     on_policy.act,
     "actors lagging L updates behind the learner, V-trace targets (Espeholt et al., 2018)",
+    data_parallel=True,
 )
 make_train = IMPALA.make_train
 IMPALA_ASYNC = ActorLearner(IMPALA, reset, collect, learn)  # `pgjax train impala --async`

@@ -190,5 +190,6 @@ PPO = Algorithm(
     update,
     on_policy.act,
     "clipped surrogate, GAE, epochs × minibatches (Schulman et al., 2017)",
+    data_parallel=True,
 )
 make_train = PPO.make_train

@@ -143,5 +143,6 @@ REINFORCE = Algorithm(
     update,
     on_policy.act,
     "whole-episode Monte-Carlo returns with a choice of baseline (Williams, 1992)",
+    data_parallel=True,
 )
 make_train = REINFORCE.make_train

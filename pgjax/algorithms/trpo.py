@@ -179,5 +179,6 @@ TRPO = Algorithm(
     update,
     on_policy.act,
     "natural gradient with CG and a KL line search, Adam critic (Schulman et al., 2015)",
+    data_parallel=True,
 )
 make_train = TRPO.make_train

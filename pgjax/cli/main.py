@@ -205,6 +205,7 @@ def train(name: str, argv: list[str]) -> int:
         config = algorithm.config_class.for_env(args.env_id, **overrides)
         config.validate()
         options.validate()
+        options.check_devices()
         if asynchronous:
             async_options = async_runtime.AsyncOptions(args.actors, args.queue_size)
             async_options.validate()
@@ -216,8 +217,10 @@ def train(name: str, argv: list[str]) -> int:
         raise UsageError("--out is required when several processes share a run.")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     run_dir = args.out or Path("runs") / f"{name}-{config.env_id}-{stamp}"
-    if distributed.is_primary():
-        rundir.prepare(run_dir, args.overwrite)
+    # A run directory in use is refused now, before the progress bar; --overwrite waits for the
+    # driver's own checks, so that a bad invocation never deletes a good run.
+    if not args.overwrite:
+        distributed.on_primary(lambda: rundir.prepare(run_dir, False), rundir.RunDirectoryError)
 
     def start(progress):
         common = {"options": options, "overwrite": args.overwrite, "progress": progress}

@@ -111,12 +111,15 @@ def train(argv: list[str]) -> int:
         config = algorithm.config_class(**overrides)
         config.validate()
         options.validate()
+        options.check_devices()
     except ConfigError as error:
         raise _config_error(error, parser.prog) from None
     seeds = list(range(args.seed, args.seed + args.seeds))
     _enable_compile_cache(args.compile_cache)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    run_dir = rundir.prepare(args.out or Path("runs") / f"{algorithm.name}-{stamp}", args.overwrite)
+    run_dir = args.out or Path("runs") / f"{algorithm.name}-{stamp}"
+    if not args.overwrite:
+        rundir.prepare(run_dir, overwrite=False)  # refused before the progress bar starts
 
     def start(progress):
         return driver.run(

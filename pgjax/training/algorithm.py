@@ -41,6 +41,9 @@ class Algorithm(Generic[C, S]):
       act: `(config, state, obs [N, *obs_shape], key, deterministic) -> actions [N, ...]`, the
         policy acting on raw environment observations.
       summary: one line for the command line's help.
+      data_parallel: whether its rollouts and minibatches go through
+        `pgjax.training.parallel.shard_envs`, so that `envs_devices > 1` splits a run's
+        environments over devices (otherwise every device would compute the whole run).
     """
 
     name: str
@@ -49,6 +52,7 @@ class Algorithm(Generic[C, S]):
     update: Callable[[C, S], tuple[S, Metrics]]
     act: Callable[[C, S, jax.Array, jax.Array, bool], jax.Array]
     summary: str = ""
+    data_parallel: bool = False
 
     def make_train(self, config: C) -> Callable[..., tuple[S, Metrics]]:
         """`train(key, hyperparams=None) -> (state, metrics)`: the whole run as one pure

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -78,6 +79,23 @@ def initialize(
 def is_primary() -> bool:
     """Process 0: the one that writes files and prints."""
     return jax.process_index() == 0
+
+
+def on_primary(action: Callable[[], Any], error_type: type[Exception]) -> None:
+    """Runs `action` on process 0 alone and tells every process whether it raised
+    `error_type`: process 0 re-raises its error, the others raise one of the same type that
+    points to it. Without this, the others would wait for process 0 at the next collective
+    until the heartbeat timeout, then report a lost process instead of the user's error."""
+    error = None
+    if is_primary():
+        try:
+            action()
+        except error_type as caught:
+            error = caught
+    if from_all(np.array([error is not None])).any():
+        if error is not None:
+            raise error
+        raise error_type("process 0 stopped the run: see its error.")
 
 
 def fetch(tree: Any) -> Any:

@@ -91,12 +91,6 @@ class RunOptions:
             raise ConfigError(
                 f"chunk_updates must be >= 1, got {self.chunk_updates}.", "chunk_updates"
             )
-        if self.envs_devices > len(jax.devices()):
-            raise ConfigError(
-                f"envs_devices={self.envs_devices} is more than the {len(jax.devices())} "
-                "device(s) JAX has.",
-                "envs_devices",
-            )
         if self.chunk_seconds is not None and not self.chunk_seconds > 0:
             raise ConfigError(
                 f"chunk_seconds must be > 0, got {self.chunk_seconds}.", "chunk_seconds"
@@ -104,6 +98,16 @@ class RunOptions:
         if self.target_return is not None and not math.isfinite(self.target_return):
             raise ConfigError(
                 f"target_return must be finite, got {self.target_return}.", "target_return"
+            )
+
+    def check_devices(self) -> None:
+        """Raises ConfigError when this machine has fewer devices than a run needs (apart from
+        `validate`: a finished run is still read and evaluated on a smaller machine)."""
+        if self.envs_devices > len(jax.devices()):
+            raise ConfigError(
+                f"envs_devices={self.envs_devices} is more than the {len(jax.devices())} "
+                "device(s) JAX has.",
+                "envs_devices",
             )
 
 
@@ -184,13 +188,19 @@ def new_run(
         )
     config.validate()
     options.validate()
+    options.check_devices()
+    if options.envs_devices > 1 and not algorithm.data_parallel:
+        raise ConfigError(
+            f"{algorithm.name} does not split a run over devices (envs_devices="
+            f"{options.envs_devices}); its seeds spread over the devices anyway.",
+            "envs_devices",
+        )
     seeds = _check_seeds(seeds)
     _check_every_process_takes_part(len(seeds), options.envs_devices)
     if hyperparams:
         hyperparams = _check_hyperparams(config, hyperparams, len(seeds))
     run_dir = Path(run_dir)
-    if distributed.is_primary():
-        rundir.prepare(run_dir, overwrite)
+    distributed.on_primary(lambda: rundir.prepare(run_dir, overwrite), rundir.RunDirectoryError)
     record = {
         "algorithm": algorithm.name,
         "env_id": config.env_id,
@@ -216,6 +226,8 @@ def resume(run_dir: str | Path, *, progress: ProgressFn | None = None) -> RunRes
     check_resumable(run_dir, record)
     require_checkpoint(run_dir)
     options = RunOptions(**record["options"])
+    options.check_devices()
+    _check_every_process_takes_part(len(record["seeds"]), options.envs_devices)
     session = _Session(algorithm, config, record, Path(run_dir), options, progress)
     return session.run(resume=True)
 
@@ -263,10 +275,8 @@ def read_run(run_dir: str | Path) -> tuple[Algorithm, Config, dict]:
 def restore_state(algorithm: Algorithm, config: Config, record: dict, run_dir: str | Path):
     """The latest checkpoint of a run directory: `(state, updates)`, leaves `[num_runs, ...]`."""
     require_checkpoint(run_dir)
-    options = RunOptions(**record["options"])
-    init = across_devices(
-        _init_from_seed(algorithm, config), len(record["seeds"]), envs_devices=options.envs_devices
-    )
+    # Each run on one device whatever the run was trained on: orbax restores into this layout.
+    init = across_devices(_init_from_seed(algorithm, config), len(record["seeds"]))
     template = init(_seeds(record["seeds"]), _hyperparams(record))
     checkpoints = Checkpoints(run_dir)
     try:
@@ -402,9 +412,7 @@ class _Session:
         # Only process 0 writes the run directory's files (checkpoints are written by all).
         self.primary = distributed.is_primary()
         self.log = rundir.MetricsLog(run_dir)
-        self.tensorboard = None
-        if options.tensorboard and self.primary:
-            self.tensorboard = rundir.TensorBoardLog.open(run_dir, self.seeds)
+        self.tensorboard = None  # opened by `run`, which knows where a resumed run restarts
 
     def _compile(self, seeds, hyperparams):
         """Compiles `init`, runs it, and compiles `chunk` (and the target's evaluation) for its
@@ -460,6 +468,9 @@ class _Session:
                 distributed.barrier("pgjax: metrics.csv cut back to the checkpoint")
                 previous = self.log.read(self.num_runs, done)
                 history = {k: [v] for k, v in previous.items() if k not in ("update", "seed")}
+            if self.options.tensorboard and self.primary:
+                resumed_at = done * self.config.steps_per_update if resume else None
+                self.tensorboard = rundir.TensorBoardLog.open(self.run_dir, self.seeds, resumed_at)
             status, state, done, run_seconds = self._loop(
                 chunk, evaluate, state, done, checkpoints, history
             )

@@ -213,16 +213,27 @@ class TensorBoardLog:
         self.writers = writers
 
     @classmethod
-    def open(cls, run_dir: Path, seeds: list[int]) -> TensorBoardLog | None:
+    def open(
+        cls, run_dir: Path, seeds: list[int], resumed_at: int | None = None
+    ) -> TensorBoardLog | None:
+        """Writers for a session; `resumed_at` (env steps) marks a resume from a checkpoint at
+        that step, so that TensorBoard drops the points the interrupted session wrote after
+        it (the resumed session writes them again)."""
         try:
             from tensorboardX.event_file_writer import EventsWriter
+            from tensorboardX.proto.event_pb2 import Event, SessionLog
         except ImportError:
             return None
         writers = {}
         for seed in seeds:
             folder = Path(run_dir) / TENSORBOARD / f"seed_{seed}"
             folder.mkdir(parents=True, exist_ok=True)
-            writers[seed] = EventsWriter(str(folder / "events"))
+            # A file per session, named in time order (the default name has whole seconds,
+            # and a second session within the same second would truncate the first's file).
+            writers[seed] = EventsWriter(str(folder / "events"), f".{time.time_ns()}")
+            if resumed_at is not None:
+                start = SessionLog(status=SessionLog.START)
+                writers[seed].write_event(Event(step=resumed_at + 1, session_log=start))
         return cls(writers)
 
     def write(self, first_update: int, metrics: dict[str, np.ndarray], steps_per_update: int):

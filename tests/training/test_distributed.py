@@ -131,14 +131,26 @@ def test_two_processes_give_what_one_process_with_two_devices_gives(tmp_path):
                        "learning_curve.png", "evaluation.json"}  # fmt: skip
 
 
-def test_runs_that_leave_a_process_idle_are_refused_in_one_line(tmp_path):
+@pytest.mark.parametrize("used_out", [False, True])
+def test_a_user_error_ends_every_process_promptly_in_one_line(tmp_path, used_out):
+    # Two errors found before compiling: runs that would leave process 1 idle (every process
+    # finds it), and an --out already in use (process 0 alone looks; process 1 is told).
+    if used_out:
+        (tmp_path / "config.json").write_text("{}")
+        args, first, second = ["--seeds", "2"], "is not empty", "process 0 stopped the run"
+    else:
+        args = ["--seeds", "1"]
+        first = second = "1 seed(s) × envs_devices=1 would use only 1 of them"
     port = _free_port()
-    processes = [_launch(["--seeds", "1", "--out", str(tmp_path)], i, port) for i in (1, 0)]
-    for process in processes:
+    started = time.monotonic()
+    one, zero = (_launch([*args, "--out", str(tmp_path)], i, port) for i in (1, 0))
+    for process, message in ((zero, first), (one, second)):
         _, stderr = process.communicate(timeout=120)
         assert process.returncode == 2, stderr[-3000:]
-        assert "1 seed(s) × envs_devices=1 would use only 1 of them" in stderr
+        errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and message in errors[0], stderr[-3000:]
         assert "Traceback" not in stderr
+    assert time.monotonic() - started < 60  # not a wait for the heartbeat timeout
 
 
 def test_a_process_that_dies_ends_the_others_within_the_timeout(tmp_path):

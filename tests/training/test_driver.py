@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from pgjax.algorithms.ppo import PPO, PPOConfig
+from pgjax.algorithms.sac import SAC, SACConfig
 from pgjax.algorithms.trpo import TRPO, TRPOConfig
 from pgjax.training import driver, rundir
 from pgjax.training.config import ConfigError
@@ -58,28 +59,30 @@ def test_chunked_run_equals_the_single_scan_bit_for_bit(tmp_path, algorithm, con
 
 
 def _tensorboard_scalars(folder):
-    """{tag: {step: value}} from the event files in `folder` (TFRecord framing: length, its
-    CRC, the Event proto, its CRC)."""
-    from tensorboardX.proto.event_pb2 import Event
+    """{tag: {step: value}} as TensorBoard reads the event files in `folder`: files in name
+    order, TFRecord framing (length, its CRC, the Event proto, its CRC), and a session START at
+    step s dropping the points at steps ≥ s read before it."""
+    from tensorboardX.proto.event_pb2 import Event, SessionLog
 
     scalars = {}
-    for path in folder.iterdir():
+    for path in sorted(folder.iterdir()):
         data, offset = path.read_bytes(), 0
         while offset < len(data):
             length = int.from_bytes(data[offset : offset + 8], "little")
             event = Event.FromString(data[offset + 12 : offset + 12 + length])
             offset += 12 + length + 4
+            if event.session_log.status == SessionLog.START:
+                for points in scalars.values():
+                    for step in [s for s in points if s >= event.step]:
+                        del points[step]
             for value in event.summary.value:
                 scalars.setdefault(value.tag, {})[event.step] = value.simple_value
     return scalars
 
 
-def test_tensorboard_gets_every_finite_metric_of_every_update_and_no_nan(tmp_path):
-    pytest.importorskip("tensorboardX")
-    config = PPO_CONFIG
-    result = driver.run(PPO, config, SEEDS, tmp_path, options=driver.RunOptions(chunk_updates=3))
+def _assert_tensorboard_holds(run_dir, result, config):
     for run, seed in enumerate(SEEDS):
-        scalars = _tensorboard_scalars(tmp_path / rundir.TENSORBOARD / f"seed_{seed}")
+        scalars = _tensorboard_scalars(run_dir / rundir.TENSORBOARD / f"seed_{seed}")
         assert set(scalars) == set(result.metrics) - {"env_steps"}
         for name, points in scalars.items():
             values = result.metrics[name][run]
@@ -90,6 +93,13 @@ def test_tensorboard_gets_every_finite_metric_of_every_update_and_no_nan(tmp_pat
                 values[np.isfinite(values)].astype(np.float32),
                 err_msg=name,
             )
+
+
+def test_tensorboard_gets_every_finite_metric_of_every_update_and_no_nan(tmp_path):
+    pytest.importorskip("tensorboardX")
+    config = PPO_CONFIG
+    result = driver.run(PPO, config, SEEDS, tmp_path, options=driver.RunOptions(chunk_updates=3))
+    _assert_tensorboard_holds(tmp_path, result, config)
     assert np.isnan(result.metrics["episode_return"]).any()  # the test covers skipped points
 
 
@@ -119,6 +129,11 @@ def test_interrupted_then_resumed_run_equals_an_uninterrupted_one(tmp_path):
     # A crash after the checkpoint leaves rows that resume must drop, not duplicate.
     with (tmp_path / "cut" / "metrics.csv").open("a") as f:
         f.write(f"{first.updates},0,3,128,0.1,0.2\n{first.updates},1,")
+    stale = rundir.TensorBoardLog.open(tmp_path / "cut", SEEDS)  # and TensorBoard points
+    if stale is not None:
+        bogus = {"loss": np.full((2, PPO_CONFIG.num_updates), 1e9)}  # some past the run's end
+        stale.write(first.updates, bogus, PPO_CONFIG.steps_per_update)
+        stale.close()
     second = driver.resume(tmp_path / "cut")
     assert second.status == "completed"
     assert second.session_updates == PPO_CONFIG.num_updates - first.updates
@@ -126,6 +141,8 @@ def test_interrupted_then_resumed_run_equals_an_uninterrupted_one(tmp_path):
         tmp_path / "whole" / "metrics.csv"
     ).read_bytes()
     _assert_bitwise(second, whole.state, {k: whole.metrics[k] for k in whole.metrics})
+    if stale is not None:
+        _assert_tensorboard_holds(tmp_path / "cut", whole, PPO_CONFIG)
     # The checkpoints hold the state the driver returned.
     restored, updates = driver.restore_state(*driver.read_run(tmp_path / "cut"), tmp_path / "cut")
     assert updates == PPO_CONFIG.num_updates
@@ -194,4 +211,23 @@ def test_bad_seeds_options_and_configs_are_refused_before_compiling(tmp_path):
         driver.run(PPO, PPO_CONFIG, SEEDS, tmp_path, options=driver.RunOptions(checkpoint_every=0))
     with pytest.raises(ConfigError, match="ppo takes a PPOConfig, got TRPOConfig"):
         driver.run(PPO, TRPO_CONFIG, SEEDS, tmp_path)
+    with pytest.raises(ConfigError, match="envs_devices=99 is more than the 2 device"):
+        driver.run(PPO, PPO_CONFIG, SEEDS, tmp_path, options=driver.RunOptions(envs_devices=99))
+    with pytest.raises(ConfigError, match="sac does not split a run over devices"):
+        two = driver.RunOptions(envs_devices=2)
+        driver.run(SAC, SACConfig(total_steps=1000), SEEDS, tmp_path, options=two)
     assert not any(tmp_path.iterdir())
+
+
+def test_a_run_trained_on_more_devices_than_here_is_still_read_and_restored(tmp_path):
+    options = driver.RunOptions(envs_devices=2, tensorboard=False)
+    result = driver.run(PPO, PPO_CONFIG, SEEDS, tmp_path, options=options)
+    record = json.loads((tmp_path / rundir.CONFIG).read_text())
+    record["options"]["envs_devices"] = 8  # as if trained on a machine with 8 devices
+    (tmp_path / rundir.CONFIG).write_text(json.dumps(record))
+    algorithm, config, record = driver.read_run(tmp_path)
+    state, updates = driver.restore_state(algorithm, config, record, tmp_path)
+    assert updates == PPO_CONFIG.num_updates
+    _assert_bitwise(result._replace(metrics={}), state, {})
+    with pytest.raises(ConfigError, match="envs_devices=8 is more than the 2 device"):
+        driver.resume(tmp_path)
