@@ -1,7 +1,7 @@
 """RLHF in miniature, measured: does RL raise the hidden true reward, when does the policy hack
 the learned reward model, and how do PPO, GRPO, Dr. GRPO and RLOO compare on one budget?
 
-    python -m benchmarks.rlhf_study            # ≈ 40-80 min on a 2-core CPU
+    python -m benchmarks.rlhf_study            # ≈ 20 min on a quiet 2-core CPU
     python -m benchmarks.rlhf_study --quick    # a smoke test (minutes)
     python -m benchmarks.rlhf_study --from-json benchmarks/out/rlhf_study.json  # re-render
 
