@@ -25,10 +25,15 @@ import numpy as np
 
 
 def launched_by_cluster(environ=os.environ) -> bool:
-    """True when a launcher's environment describes a multi-process job JAX can detect."""
+    """True when a launcher started this process as one of several that JAX can detect:
+    `srun` (a job step of several tasks: SLURM_STEP_NUM_TASKS, which an `salloc` shell or an
+    `sbatch` script outside `srun` does not set), `mpirun`, or an explicit coordinator.
+    `PGJAX_DISTRIBUTED=off` says no whatever the environment."""
+    if environ.get("PGJAX_DISTRIBUTED") == "off":
+        return False
     if environ.get("JAX_COORDINATOR_ADDRESS"):
         return True
-    for count in ("SLURM_NTASKS", "OMPI_COMM_WORLD_SIZE"):
+    for count in ("SLURM_STEP_NUM_TASKS", "OMPI_COMM_WORLD_SIZE"):
         if environ.get(count, "1").isdigit() and int(environ.get(count, "1")) > 1:
             return True
     return False
@@ -105,9 +110,7 @@ def fetch(tree: Any) -> Any:
         return jax.device_get(tree)
     from jax.experimental import multihost_utils
 
-    return jax.tree.map(
-        lambda x: np.asarray(multihost_utils.process_allgather(x, tiled=True)), tree
-    )
+    return jax.tree.map(np.asarray, multihost_utils.process_allgather(tree, tiled=True))
 
 
 def barrier(name: str) -> None:

@@ -534,9 +534,11 @@ class _Session:
                     )
                 )
                 n_next, stopping = int(decisions[0, 0]), bool(decisions[:, 1].any())
+                # Fetched before the next chunk is dispatched: across processes the fetch is a
+                # collective program, which would otherwise wait for that whole chunk.
+                metrics, finite = distributed.fetch((metrics, finite))
                 if after < total and not stopping:
                     pending, began = chunk(new_state, np.int32(n_next)), ready
-                metrics, finite = distributed.fetch((metrics, finite))
                 metrics = {k: v[:, :n] for k, v in metrics.items()}
                 self._record(done, metrics, history)
                 self._check_finite(done, metrics, finite, checkpoints)

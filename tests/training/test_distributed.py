@@ -67,7 +67,11 @@ def test_data_parallel_ppo_learns_cartpole():
 def test_cluster_detection_reads_the_launchers_environment():
     assert not launched_by_cluster({})
     assert not launched_by_cluster({"SLURM_NTASKS": "1", "SLURM_JOB_ID": "7"})
-    assert launched_by_cluster({"SLURM_NTASKS": "4"})
+    # `salloc -n 4` or an sbatch script: one process, not a job step of four.
+    assert not launched_by_cluster({"SLURM_NTASKS": "4", "SLURM_JOB_ID": "7"})
+    srun = {"SLURM_NTASKS": "4", "SLURM_STEP_NUM_TASKS": "4", "SLURM_PROCID": "2"}
+    assert launched_by_cluster(srun)
+    assert not launched_by_cluster({**srun, "PGJAX_DISTRIBUTED": "off"})
     assert launched_by_cluster({"OMPI_COMM_WORLD_SIZE": "2"})
     assert launched_by_cluster({"JAX_COORDINATOR_ADDRESS": "10.0.0.1:1234"})
 
