@@ -272,6 +272,16 @@ def resume(argv: list[str]) -> int:
     )
 
 
+def _session_summary(result, config, num_runs: int, compile_label: str, unit: str) -> str:
+    """The line that ends a training session: compile and run time, throughput, status."""
+    steps = num_runs * config.steps_per_update * result.session_updates
+    rate = f"{steps / result.run_seconds:,.0f}" if result.run_seconds > 0 else "n/a"
+    return (
+        f"{compile_label} {result.compile_seconds:.1f} s, run {result.run_seconds:.1f} s, "
+        f"{rate} {unit}/s; {result.status} after {result.updates} updates"
+    )
+
+
 def _drive(
     start, algorithm, config, seeds, run_dir, no_progress, eval_episodes, resumable=True
 ) -> int:
@@ -311,12 +321,7 @@ def _drive(
     finally:
         if bar is not None:
             bar.close()
-    steps = len(seeds) * config.steps_per_update * result.session_updates
-    rate = f"{steps / result.run_seconds:,.0f}" if result.run_seconds > 0 else "n/a"
-    say(
-        f"compile {result.compile_seconds:.1f} s, run {result.run_seconds:.1f} s, "
-        f"{rate} env steps/s; {result.status} after {result.updates} updates"
-    )
+    say(_session_summary(result, config, len(seeds), "compile", "env steps"))
     if primary:
         plots.learning_curve(run_dir, f"{algorithm.name.upper()} on {config.env_id}", len(seeds))
     if plots.no_episode_finished(result.metrics):

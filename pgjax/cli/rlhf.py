@@ -38,6 +38,7 @@ from pgjax.cli.main import (
     _enable_compile_cache,
     _Parser,
     _positive,
+    _session_summary,
 )
 from pgjax.cli.progress import ProgressBar
 
@@ -186,12 +187,7 @@ def drive(start, algorithm, config, seeds, run_dir, no_progress: bool, eval_prom
     finally:
         if bar is not None:
             bar.close()
-    slots = len(seeds) * config.steps_per_update * result.session_updates
-    rate = f"{slots / result.run_seconds:,.0f}" if result.run_seconds > 0 else "n/a"
-    print(
-        f"init and compile {result.compile_seconds:.1f} s, run {result.run_seconds:.1f} s, "
-        f"{rate} token slots/s; {result.status} after {result.updates} updates"
-    )
+    print(_session_summary(result, config, len(seeds), "init and compile", "token slots"))
     curves(Path(run_dir), f"{algorithm.name.upper()}", len(seeds))
     if result.status == "interrupted":
         print(f"interrupted: checkpoint written; continue with `pgjax resume {run_dir}`.")
