@@ -1,13 +1,13 @@
-"""What running in chunks costs: the driver (`pgjax.training.run`) against one compiled scan.
+"""What running in chunks costs: the driver (`pgjax.runs.run`) against one compiled scan.
 
 PPO on CartPole-v1, classic configuration, on the same seeds, alternating in one process:
 
 * `jit(across_devices(make_train))`: the whole run as one compiled call (no host in between);
-* `pgjax.training.run`: the same updates in chunks of ≈`chunk_seconds`, with the host in
+* `pgjax.runs.run`: the same updates in chunks of ≈`chunk_seconds`, with the host in
   between (metrics to `metrics.csv`, finiteness check, progress, a checkpoint every
   `checkpoint_every` chunks and one at the end).
 
-Both compute the same bits (tests/training/test_driver.py); the ratio of their run times
+Both compute the same bits (tests/runs/test_session.py); the ratio of their run times
 (compilation excluded, median of `repeats`) is the driver's overhead.
 """
 
@@ -26,8 +26,8 @@ def run(quick: bool = False, out_dir: Path | None = None) -> dict:
     import numpy as np
 
     from benchmarks.common import format_rate, format_seconds, markdown_table, result
+    from pgjax import runs
     from pgjax.algorithms.ppo import PPO, PPOConfig
-    from pgjax.training import driver
     from pgjax.training.parallel import across_devices
 
     seeds = [0, 1]
@@ -38,11 +38,11 @@ def run(quick: bool = False, out_dir: Path | None = None) -> dict:
     jax.block_until_ready(single(keys))
     variants = {
         "one compiled scan": None,
-        "driver, checkpoint every 20 chunks": driver.RunOptions(checkpoint_every=20),
-        "driver, checkpoint every 20 chunks, no TensorBoard": driver.RunOptions(
+        "driver, checkpoint every 20 chunks": runs.RunOptions(checkpoint_every=20),
+        "driver, checkpoint every 20 chunks, no TensorBoard": runs.RunOptions(
             checkpoint_every=20, tensorboard=False
         ),
-        "driver, checkpoint every chunk": driver.RunOptions(checkpoint_every=1),
+        "driver, checkpoint every chunk": runs.RunOptions(checkpoint_every=1),
     }
     times: dict[str, list[float]] = {name: [] for name in variants}
     chunks: dict[str, float] = {}
@@ -55,7 +55,7 @@ def run(quick: bool = False, out_dir: Path | None = None) -> dict:
                 continue
             with tempfile.TemporaryDirectory() as directory:
                 calls = []
-                outcome = driver.run(
+                outcome = runs.run(
                     PPO,
                     config,
                     seeds,
@@ -68,8 +68,8 @@ def run(quick: bool = False, out_dir: Path | None = None) -> dict:
     steps = len(seeds) * config.num_updates * config.steps_per_update
     base = statistics.median(times["one compiled scan"])
     rows, data = [], {}
-    for name, runs in times.items():
-        median = statistics.median(runs)
+    for name, seconds in times.items():
+        median = statistics.median(seconds)
         overhead = median / base - 1
         rows.append(
             [

@@ -38,28 +38,29 @@ SETTINGS = {
 
 
 def measure(kind: str, seeds: list, num_envs: int, num_steps: int, updates: int, actors: int):
-    from pgjax.algorithms import ASYNCHRONOUS, a2c, impala
-    from pgjax.training import async_runtime, driver
+    from pgjax import runs
+    from pgjax.algorithms import a2c, impala
+    from pgjax.runs.options import AsyncOptions
 
     size = {"num_envs": num_envs, "num_steps": num_steps}
     total_steps = num_envs * num_steps * updates
-    options = driver.RunOptions(tensorboard=False)
+    options = runs.RunOptions(tensorboard=False)
     with tempfile.TemporaryDirectory() as run_dir:
         if kind == "a2c":
             config = a2c.A2CConfig.for_env("CartPole-v1", total_steps=total_steps, **size)
-            out = driver.run(a2c.A2C, config, seeds, run_dir, options=options)
+            out = runs.run(a2c.A2C, config, seeds, run_dir, options=options)
         elif kind == "impala":
             config = impala.IMPALAConfig.for_env("CartPole-v1", total_steps=total_steps, **size)
-            out = driver.run(impala.IMPALA, config, seeds, run_dir, options=options)
+            out = runs.run(impala.IMPALA, config, seeds, run_dir, options=options)
         else:
             config = impala.IMPALAConfig.for_env("CartPole-v1", total_steps=total_steps, **size)
-            out = async_runtime.run_async(
-                ASYNCHRONOUS["impala"],
+            out = runs.run(
+                impala.IMPALA,
                 config,
                 seeds,
                 run_dir,
                 options=options,
-                async_options=async_runtime.AsyncOptions(actors=actors),
+                async_options=AsyncOptions(actors=actors),
             )
     steps = out.updates * config.steps_per_update * len(seeds)
     record = {

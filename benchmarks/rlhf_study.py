@@ -53,14 +53,14 @@ def train(name: str, seeds: int, updates: int, grid, eval_prompts: int) -> dict:
     import jax.numpy as jnp
     import numpy as np
 
-    from pgjax.rlhf import ALGORITHMS
-    from pgjax.rlhf.evaluation import evaluate_runs, sample_table
+    from pgjax.rlhf.evaluation import sample_table
+    from pgjax.runs import registry
+    from pgjax.training.evaluation import evaluate_runs
     from pgjax.training.parallel import across_devices
 
-    algorithm = ALGORITHMS[f"rlhf-{name}"]
+    algorithm = registry.get(f"rlhf-{name}")
     overrides = {"adaptive_kl": False} if name == "ppo" else {}
-    base = algorithm.config_class()
-    config = algorithm.config_class(total_steps=updates * base.steps_per_update, **overrides)
+    config = algorithm.config_class(num_updates=updates, **overrides)
     config.validate()
     runs = [(beta, seed) for beta in grid for seed in range(seeds)]
     keys = jax.vmap(jax.random.key)(jnp.asarray([s for _, s in runs], jnp.uint32))
@@ -69,7 +69,7 @@ def train(name: str, seeds: int, updates: int, grid, eval_prompts: int) -> dict:
     states, metrics = across_devices(algorithm.make_train(config), len(runs))(keys, betas)
     jax.block_until_ready(metrics)
     seconds = time.perf_counter() - start
-    evaluation = evaluate_runs(config, states, jax.random.key(10_000), eval_prompts)
+    evaluation = evaluate_runs(algorithm, config, states, 10_000, eval_prompts)
     hacked = [i for i, (b, _) in enumerate(runs) if b == 0.0][:1]
     suitable = [i for i, (b, _) in enumerate(runs) if b == SUITABLE[name]][:1]
     chosen = jax.tree.map(lambda x: x[np.asarray(hacked + suitable)], states)
@@ -79,8 +79,14 @@ def train(name: str, seeds: int, updates: int, grid, eval_prompts: int) -> dict:
         "runs": runs,
         "seconds": seconds,
         "metrics": {k: np.asarray(v) for k, v in metrics.items()},
-        "policy": {k: np.asarray(v) for k, v in evaluation["policy"].items()},
-        "reference": {k: np.asarray(v) for k, v in evaluation["reference"].items()},
+        **{
+            who: {
+                k.removeprefix(f"{who}/"): np.asarray(v)
+                for k, v in evaluation.items()
+                if k.startswith(f"{who}/")
+            }
+            for who in ("policy", "reference")
+        },
         "reward_model_accuracy": np.asarray(evaluation["reward_model_accuracy"]),
         "samples": samples,
         "config": dataclasses.asdict(config),

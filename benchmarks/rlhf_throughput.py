@@ -37,15 +37,13 @@ def _point(algorithm: str, width: int, length: int, repeats: int) -> dict:
 
     module = {"ppo": ppo, "grpo": grpo}[algorithm]
     config_class = ppo.PPOConfig if algorithm == "ppo" else grpo.GRPOConfig
-    config = config_class(
-        hidden_sizes=(width, width), response_length=length, target_length=min(8, length - 2)
-    )
+    config = config_class(width=width, response_length=length, target_length=min(8, length - 2))
     config.validate()
     model = config.model()
     params = jax.jit(lambda key: init_params(model, key))(jax.random.key(0))
     state = pipeline.start(config, jax.random.key(1), params, params)
-    prompts = sample_prompts(config.task(), jax.random.key(2), config.num_envs)
-    tokens = config.num_envs * length
+    prompts = sample_prompts(config.task_spec(), jax.random.key(2), config.responses_per_update)
+    tokens = config.responses_per_update * length
 
     def sample(params, key):
         return generate(model, params, prompts, key, length)

@@ -222,7 +222,7 @@ def _pgjax_solve(seed: int, budgets: tuple[int, ...], overrides: dict) -> dict:
     import numpy as np
 
     from pgjax.algorithms.ppo import PPO, PPOConfig, make_train
-    from pgjax.training.evaluation import make_evaluate
+    from pgjax.training.evaluation import episode_returns
 
     evaluate = None
     attempts = []
@@ -236,7 +236,7 @@ def _pgjax_solve(seed: int, budgets: tuple[int, ...], overrides: dict) -> dict:
         state, _ = jax.block_until_ready(compiled(key))
         run_s = time.perf_counter() - start
         if evaluate is None:
-            evaluate = jax.jit(make_evaluate(PPO, config, EVAL_EPISODES, deterministic=True))
+            evaluate = jax.jit(episode_returns(PPO, config, EVAL_EPISODES, deterministic=True))
         returns = np.asarray(evaluate(state, jax.random.key(10_000 + seed)))
         steps = config.num_updates * config.steps_per_update
         attempts.append(

@@ -6,7 +6,7 @@ For each library and seed, one run from scratch until the mean return of 10 eval
 (deterministic policy, fresh environments) first reaches the threshold (-200 on Pendulum-v1,
 475 on CartPole-v1):
 
-* **pgjax**: `pgjax.training.driver.run` with `target_return`, as `pgjax train sac
+* **pgjax**: `pgjax.runs.run` with `target_return`, as `pgjax train sac
   --target-return -200` runs it: compile, then chunks of updates (≈0.25 s each) with the
   evaluation after each chunk; its time is compile + run (checkpoints included, evaluation
   included), its presets (`SACConfig.for_env("Pendulum-v1")`, `DQNConfig.for_env(
@@ -107,17 +107,16 @@ def _sb3(label: str, env_id: str, threshold: float, every: int, limit: int, seed
 
 def _pgjax(name: str, env_id: str, threshold: float, seed: int) -> dict:
     """One pgjax run through the driver until its evaluation reaches `threshold`."""
-    from pgjax import algorithms
-    from pgjax.training import driver
+    from pgjax import algorithms, runs
 
     algorithm = algorithms.get(name)
     config = algorithm.config_class.for_env(env_id)
-    options = driver.RunOptions(
+    options = runs.RunOptions(
         target_return=threshold, target_episodes=EVAL_EPISODES, tensorboard=False
     )
     with tempfile.TemporaryDirectory() as run_dir:
         start = time.perf_counter()
-        result = driver.run(algorithm, config, [seed], Path(run_dir) / "run", options=options)
+        result = runs.run(algorithm, config, [seed], Path(run_dir) / "run", options=options)
         wall = time.perf_counter() - start
     reached = result.status == "target_reached"
     return {
@@ -182,7 +181,7 @@ def run(quick: bool = False, out_dir: Path | None = None) -> dict:
     )
     notes = (
         f"Evaluation: {EVAL_EPISODES} episodes of the deterministic policy in fresh "
-        "environments. pgjax: `driver.run` with `target_return` (compile + chunks + the "
+        "environments. pgjax: `runs.run` with `target_return` (compile + chunks + the "
         "evaluation after each chunk + the final checkpoint), its presets, XLA's CPU threading "
         "with the CPU shown as one device per core. SB3 "
         f"{stable_baselines3.__version__} (torch {torch.__version__}, one thread): "

@@ -3,15 +3,34 @@
 The package's folders are its layers, each importing only those above it in this list:
 
     pgjax.kernels     pure math on arrays (jax, numpy); re-exported here: pgjax.gae, ...
-    pgjax.envs        vectorised gymnax environments and their wrappers
-    pgjax.training    networks, rollouts, optimisers, the algorithm interface, the driver
-    pgjax.algorithms  one file per algorithm, each on the interface
-    pgjax.cli         the command line: train, resume, evaluate
+    pgjax.envs        environments behind one interface (gymnax, and optional suites)
+    pgjax.training    the blocks algorithms are built from: configs, networks, rollouts,
+                      optimisers, the algorithm interface, evaluation, many runs on devices
+    pgjax.algorithms  one file per control algorithm, each on the interface
+    pgjax.rlhf        RLHF in miniature, its algorithms on the same interface
+    pgjax.runs        what runs algorithms: the registry, run directories, checkpoints, the
+                      session and its engines (compiled chunks, actor-learner threads)
+    pgjax.cli         the command line
 
-`import pgjax` loads only the kernels.
+The kernels are loaded on first use (`pgjax.gae`, `from pgjax import gae`), so that the
+command line can answer `--help` without importing JAX.
 """
 
-from pgjax.kernels import *  # noqa: F403  (the flat public API: pgjax.gae, ...)
-from pgjax.kernels import __all__ as __all__
+from __future__ import annotations
 
-__version__ = "0.1.0"
+import importlib
+
+__version__ = "0.2.0"
+
+
+def __getattr__(name: str):
+    kernels = importlib.import_module("pgjax.kernels")
+    if name == "__all__":
+        return list(kernels.__all__)
+    if name in kernels.__all__:
+        return getattr(kernels, name)
+    raise AttributeError(f"module 'pgjax' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *importlib.import_module("pgjax.kernels").__all__])

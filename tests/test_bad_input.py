@@ -22,13 +22,13 @@ import numpy as np
 import pytest
 
 import pgjax
-from pgjax import algorithms
+from pgjax import algorithms, runs
 from pgjax.algorithms.ppo import PPOConfig
 from pgjax.algorithms.trpo import TRPOConfig
 from pgjax.cli import main
-from pgjax.training import driver, rundir
+from pgjax.runs import rundir
+from pgjax.runs.rundir import RunDirectoryError
 from pgjax.training.config import ConfigError
-from pgjax.training.rundir import RunDirectoryError
 
 R = jnp.zeros((6, 3))  # [T, B] trajectories
 F = jnp.zeros((6, 3), bool)
@@ -308,7 +308,7 @@ def _validate(config_class=PPOConfig, env_id="CartPole-v1", **fields):
 def _run(tmp_path, **kwargs):
     algorithm = algorithms.get("ppo")
     config = kwargs.pop("config", PPOConfig(total_steps=512))
-    return driver.run(algorithm, config, kwargs.pop("seeds", [0, 1]), tmp_path / "run", **kwargs)
+    return runs.run(algorithm, config, kwargs.pop("seeds", [0, 1]), tmp_path / "run", **kwargs)
 
 
 CONFIG_CASES = {
@@ -331,15 +331,15 @@ CONFIG_CASES = {
         "hidden_sizes",
     ),
     "run_options_checkpoint_every_zero": (
-        lambda: driver.RunOptions(checkpoint_every=0).validate(),
+        lambda: runs.RunOptions(checkpoint_every=0).validate(),
         "checkpoint_every",
     ),
     "run_options_chunk_updates_zero": (
-        lambda: driver.RunOptions(chunk_updates=0).validate(),
+        lambda: runs.RunOptions(chunk_updates=0).validate(),
         "chunk_updates",
     ),
     "run_options_target_return_inf": (
-        lambda: driver.RunOptions(target_return=INF).validate(),
+        lambda: runs.RunOptions(target_return=INF).validate(),
         "target_return",
     ),
     "resolve_hyperparameter_nan_array": (

@@ -16,39 +16,15 @@ update. The actor and critic share a torso with `shared_network=True`.
 
 from __future__ import annotations
 
-import dataclasses
-from typing import ClassVar
-
 import jax
 
 import pgjax
+from pgjax.algorithms.configs import A2CConfig
 from pgjax.training import on_policy
 from pgjax.training.algorithm import Algorithm
-from pgjax.training.config import hyperparameter, static
 from pgjax.training.optimizers import gradient_step, steps_taken
 from pgjax.training.rollout import collect_rollout, episode_metrics, trajectory_gae
 from pgjax.training.types import OnPolicyState, PolicyGradientBatch
-
-
-@dataclasses.dataclass(frozen=True)
-class A2CConfig(on_policy.OnPolicyConfig):
-    """A2C settings; the defaults are those of OpenAI Baselines / Stable-Baselines3."""
-
-    num_envs: int = static(8, "environments stepped in parallel per seed", at_least=1)
-    num_steps: int = static(5, "rollout length per environment per update", at_least=1)
-    optimizer: str = static("rmsprop", "optimiser", choices=("adam", "rmsprop"))
-    anneal_learning_rate: bool = static(False, "anneal the learning rate linearly to 0")
-    advantage_estimator: str = static("n_step", "advantages", choices=("n_step", "gae"))
-    n_step: int = static(5, "steps before bootstrapping (n_step estimator)", at_least=1)
-    normalize_advantages: bool = static(False, "standardise advantages per rollout")
-    learning_rate: float = hyperparameter(7e-4, "learning rate", above=0)
-    gae_lambda: float = hyperparameter(1.0, "GAE λ (gae estimator)", at_least=0, at_most=1)
-    value_coef: float = hyperparameter(0.5, "value loss coefficient", at_least=0)
-    entropy_coef: float = hyperparameter(0.0, "entropy bonus coefficient", at_least=0)
-
-    PRESETS: ClassVar[dict[str, dict]] = {
-        "CartPole-v1": {"total_steps": 200_000, "learning_rate": 2.5e-3},
-    }
 
 
 def advantages_and_targets(config: A2CConfig, hp, trajectory):
@@ -100,7 +76,6 @@ A2C = Algorithm(
     on_policy.init,
     update,
     on_policy.act,
-    "n-step or GAE advantages, one RMSprop/Adam step per rollout (Mnih et al., 2016)",
     data_parallel=True,
 )
 make_train = A2C.make_train

@@ -17,88 +17,18 @@ terminal.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-from typing import ClassVar
 
 import jax
 
 import pgjax
+from pgjax.algorithms.configs import DQNConfig
 from pgjax.envs import env_spec
 from pgjax.training import off_policy
 from pgjax.training.algorithm import Algorithm
-from pgjax.training.config import ConfigError, hyperparameter, static
 from pgjax.training.networks import QNetwork, init_network
 from pgjax.training.optimizers import gradient_step
 from pgjax.training.types import OffPolicyState
-
-
-@dataclasses.dataclass(frozen=True)
-class DQNConfig(off_policy.OffPolicyConfig):
-    """DQN settings; the defaults are Stable-Baselines3's (a gradient step on 32 transitions
-    every 4 steps of one environment, the target network copied every 2,500 gradient steps =
-    10,000 environment steps, lr 1e-4, ε from 1 to 0.05 over 10%, Huber δ = 1, 64×64 ReLU MLP)
-    but for a 1e5-transition buffer and double Q-learning targets (SB3's are plain)."""
-
-    num_steps: int = static(4, "steps per environment per update", at_least=1)
-    batch_size: int = static(32, "transitions per gradient step", at_least=1)
-    learning_starts: int = static(
-        100, "environment steps of uniformly random actions before learning starts", at_least=0
-    )
-    target_update_every: int = static(2_500, "gradient steps between target updates", at_least=1)
-    double_q: bool = static(True, "double Q-learning targets (van Hasselt et al., 2016)")
-    loss: str = static("huber", "TD loss", choices=("huber", "squared"))
-    learning_rate: float = hyperparameter(1e-4, "learning rate (Adam)", above=0)
-    huber_delta: float = hyperparameter(1.0, "Huber loss transition point δ", above=0)
-    exploration_fraction: float = hyperparameter(
-        0.1, "fraction of total_steps over which ε anneals", at_least=0, at_most=1
-    )
-    epsilon_start: float = hyperparameter(1.0, "ε at the start", at_least=0, at_most=1)
-    epsilon_end: float = hyperparameter(0.05, "ε after annealing", at_least=0, at_most=1)
-
-    PRESETS: ClassVar[dict[str, dict]] = {
-        # rl-baselines3-zoo's CartPole-v1 DQN (128 gradient steps after every 256 env steps,
-        # batch 64, target copied before each round) with a 64×64 MLP, lr 1e-3 and Huber δ 10
-        # instead of 256×256, 2.3e-3 and δ 1: in 8-seed trials at 1e5 steps the zoo's settings
-        # reached 475 as early but forgot it again more often. Measured: tests/algorithms.
-        "CartPole-v1": {
-            "total_steps": 100_000,
-            "num_envs": 4,
-            "num_steps": 64,
-            "gradient_steps": 128,
-            "batch_size": 64,
-            "learning_starts": 1_000,
-            "target_update_every": 128,
-            "learning_rate": 1e-3,
-            "huber_delta": 10.0,
-            "exploration_fraction": 0.08,
-            "epsilon_end": 0.04,
-        },
-        # rl-zoo's Acrobot-v1 DQN (target every 250 gradient steps, ε → 0.1 over 12%) at half
-        # its replay ratio (one gradient step per 2 env steps, batch 64) with a 64×64 MLP.
-        "Acrobot-v1": {
-            "total_steps": 100_000,
-            "num_envs": 4,
-            "num_steps": 4,
-            "gradient_steps": 8,
-            "batch_size": 64,
-            "buffer_size": 50_000,
-            "learning_starts": 1_000,
-            "target_update_every": 250,
-            "learning_rate": 1e-3,
-            "huber_delta": 10.0,
-            "exploration_fraction": 0.12,
-            "epsilon_end": 0.1,
-        },
-    }
-
-    def check(self) -> None:
-        super().check()
-        if not env_spec(self.env_id).discrete:
-            raise ConfigError(
-                f"DQN needs discrete actions; {self.env_id} has continuous ones (try SAC).",
-                "env_id",
-            )
 
 
 def network(config: DQNConfig) -> QNetwork:
@@ -178,6 +108,5 @@ DQN = Algorithm(
     init,
     update,
     act,
-    "double DQN: target network, Huber TD loss, ε-greedy (Mnih et al., 2015)",
 )
 make_train = DQN.make_train

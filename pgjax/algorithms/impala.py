@@ -19,60 +19,26 @@ learner does about the lag: "vtrace" (IMPALA), "none" (the rollout treated as on
 as if μ were π), or "ppo_clip" (PPO's clipped ratio π/μ on those uncorrected advantages);
 `benchmarks/policy_lag.py` compares them.
 
-The asynchronous form, `pgjax.training.async_runtime` (`pgjax train impala --async`), runs the
-same `collect` in actor threads on one device and the same `learn` in the learner on another,
-where the lag is whatever the queue between them makes it (`policy_lag` does not apply there).
+The asynchronous form, the actor-learner engine of `pgjax.runs` (`pgjax train impala
+--async`), runs the same `collect` in actor threads on one device and the same `learn` in the
+learner on another, where the lag is whatever the queue between them makes it (`policy_lag`
+does not apply there).
 """
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 import pgjax
+from pgjax.algorithms.configs import IMPALAConfig
 from pgjax.training import on_policy
-from pgjax.training.algorithm import Algorithm
-from pgjax.training.async_runtime import ActorLearner
-from pgjax.training.config import hyperparameter, static
+from pgjax.training.algorithm import ActorLearner, Algorithm
 from pgjax.training.optimizers import gradient_step, steps_taken
 from pgjax.training.rollout import collect_rollout, episode_metrics, trajectory_gae
 from pgjax.training.types import EnvCarry, Hyperparams, Params, Transition
-
-
-@dataclasses.dataclass(frozen=True)
-class IMPALAConfig(on_policy.OnPolicyConfig):
-    """IMPALA settings; the defaults, the CartPole-v1 preset, are pgjax's A2C preset (8 envs ×
-    5 steps, RMSprop at 2.5e-3, no entropy bonus) with actors 4 updates behind."""
-
-    total_steps: int = static(200_000, "environment steps per seed", at_least=1)
-    num_envs: int = static(8, "environments stepped in parallel per seed", at_least=1)
-    num_steps: int = static(5, "rollout length per environment per update", at_least=1)
-    policy_lag: int = static(
-        4, "updates the actors' parameters lag behind the learner's", at_least=0
-    )
-    correction: str = static(
-        "vtrace", "what the learner does about the lag", choices=("vtrace", "none", "ppo_clip")
-    )
-    optimizer: str = static("rmsprop", "optimiser", choices=("adam", "rmsprop"))
-    anneal_learning_rate: bool = static(False, "anneal the learning rate linearly to 0")
-    learning_rate: float = hyperparameter(2.5e-3, "learning rate", above=0)
-    vtrace_lambda: float = hyperparameter(
-        1.0, "λ of the traces (and of GAE)", at_least=0, at_most=1
-    )
-    rho_bar: float = hyperparameter(1.0, "ρ̄, truncation of the ratios in δ_t", at_least=0)
-    c_bar: float = hyperparameter(1.0, "c̄, truncation of the trace coefficients", at_least=0)
-    pg_rho_bar: float = hyperparameter(1.0, "ρ̄^pg, truncation of the policy ratio", at_least=0)
-    clip_eps: float = hyperparameter(0.2, "clip ε of π/μ (correction ppo_clip)", at_least=0)
-    value_coef: float = hyperparameter(0.5, "value loss coefficient", at_least=0)
-    entropy_coef: float = hyperparameter(0.0, "entropy bonus coefficient", at_least=0)
-
-    PRESETS: ClassVar[dict[str, dict]] = {
-        "CartPole-v1": {},
-        "Acrobot-v1": {"total_steps": 500_000},
-    }
 
 
 class IMPALAState(NamedTuple):
@@ -215,8 +181,7 @@ IMPALA = Algorithm(
     init,
     update,
     on_policy.act,
-    "actors lagging L updates behind the learner, V-trace targets (Espeholt et al., 2018)",
     data_parallel=True,
+    actor_learner=ActorLearner(reset, collect, learn),  # `pgjax train impala --async`
 )
 make_train = IMPALA.make_train
-IMPALA_ASYNC = ActorLearner(IMPALA, reset, collect, learn)  # `pgjax train impala --async`

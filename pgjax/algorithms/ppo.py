@@ -10,95 +10,17 @@ for each update:
 
 from __future__ import annotations
 
-import dataclasses
-from typing import ClassVar, NamedTuple
+from typing import NamedTuple
 
 import jax
 
 import pgjax
+from pgjax.algorithms.configs import PPOConfig
 from pgjax.training import on_policy
 from pgjax.training.algorithm import Algorithm
-from pgjax.training.config import ConfigError, hyperparameter, static
 from pgjax.training.optimizers import gradient_step, run_epochs, steps_taken
 from pgjax.training.rollout import collect_rollout, episode_metrics, trajectory_gae
 from pgjax.training.types import OnPolicyState
-
-_MINATAR = {
-    "total_steps": 10_000_000,
-    "num_envs": 64,
-    "num_minibatches": 8,
-    "hidden_sizes": (256, 256),
-    "activation": "relu",
-    "learning_rate": 5e-4,
-    "anneal_learning_rate": False,
-    "gamma": 0.999,
-}
-
-
-@dataclasses.dataclass(frozen=True)
-class PPOConfig(on_policy.OnPolicyConfig):
-    """PPO settings; the defaults are the classic CartPole configuration."""
-
-    num_epochs: int = static(4, "passes over each rollout", at_least=1)
-    num_minibatches: int = static(4, "minibatches per epoch", at_least=1)
-    clip_value: bool = static(True, "clip the value loss around the old values")
-    normalize_advantages: bool = static(True, "standardise advantages per minibatch")
-    gae_lambda: float = hyperparameter(0.95, "GAE λ", at_least=0, at_most=1)
-    clip_eps: float = hyperparameter(0.2, "clip ε of the ratio (and of the value)", at_least=0)
-    entropy_coef: float = hyperparameter(0.01, "entropy bonus coefficient", at_least=0)
-    value_coef: float = hyperparameter(0.5, "value loss coefficient", at_least=0)
-
-    PRESETS: ClassVar[dict[str, dict]] = {
-        "CartPole-v1": {},
-        # Short rollouts (many updates) as in gymnax-blines' Acrobot PPO; ≈ -80 at 5e5 steps.
-        "Acrobot-v1": {
-            "num_envs": 16,
-            "num_steps": 32,
-            "learning_rate": 5e-4,
-            "entropy_coef": 0.0,
-        },
-        "Pendulum-v1": {
-            "total_steps": 300_000,
-            "num_envs": 16,
-            "num_steps": 128,
-            "num_epochs": 10,
-            "num_minibatches": 8,
-            "learning_rate": 1e-3,
-            "gamma": 0.9,
-            "entropy_coef": 0.0,
-            "normalize_observations": True,
-            "scale_rewards": True,
-        },
-        "MountainCarContinuous-v0": {
-            "total_steps": 1_000_000,
-            "num_envs": 16,
-            "num_steps": 256,
-            "num_epochs": 10,
-            "num_minibatches": 8,
-            "learning_rate": 3e-4,
-            "entropy_coef": 0.0,
-            "normalize_observations": True,
-            "scale_rewards": True,
-        },
-        # MinAtar: gymnax-blines' PPO settings (γ = 0.999 matters: with 0.99 Breakout stalls
-        # at a return of ≈6.5), 256×256 ReLU MLP on the flattened 10×10×c grid.
-        "Breakout-MinAtar": _MINATAR,
-        "SpaceInvaders-MinAtar": _MINATAR,
-    }
-
-    @property
-    def gradient_steps_per_update(self) -> int:
-        return self.num_epochs * self.num_minibatches
-
-    def check(self) -> None:
-        super().check()
-        if self.steps_per_update % self.num_minibatches:
-            raise ConfigError(
-                f"The batch of num_envs × num_steps = {self.steps_per_update} transitions does "
-                f"not split into num_minibatches={self.num_minibatches} equal minibatches: "
-                f"choose num_minibatches dividing {self.steps_per_update}.",
-                "num_minibatches",
-            )
 
 
 class Batch(NamedTuple):
@@ -189,7 +111,6 @@ PPO = Algorithm(
     on_policy.init,
     update,
     on_policy.act,
-    "clipped surrogate, GAE, epochs × minibatches (Schulman et al., 2017)",
     data_parallel=True,
 )
 make_train = PPO.make_train

@@ -28,58 +28,16 @@ a learned V_φ(s_t) regressed on G_t. V_φ is only fitted for `"value"`.
 
 from __future__ import annotations
 
-import dataclasses
-from typing import ClassVar
-
 import jax
 import jax.numpy as jnp
 
 import pgjax
-from pgjax.envs import env_spec
+from pgjax.algorithms.configs import REINFORCEConfig
 from pgjax.training import on_policy
 from pgjax.training.algorithm import Algorithm
-from pgjax.training.config import ConfigError, hyperparameter, static
 from pgjax.training.optimizers import gradient_step, steps_taken
 from pgjax.training.rollout import collect_episodes, episode_metrics
 from pgjax.training.types import OnPolicyState, PolicyGradientBatch
-
-BASELINES = ("none", "batch_mean", "leave_one_out", "value")
-
-
-@dataclasses.dataclass(frozen=True)
-class REINFORCEConfig(on_policy.OnPolicyConfig):
-    """REINFORCE settings. `num_envs` is the number of episodes per update and `num_steps` the
-    episode buffer H (at least the environment's time limit); `total_steps` counts buffer
-    steps, H·N per update, whether or not an episode was still running."""
-
-    num_envs: int = static(8, "episodes per update", at_least=1)
-    num_steps: int = static(500, "episode buffer H, at least the time limit", at_least=1)
-    baseline: str = static("value", "baseline b(s_t)", choices=BASELINES)
-    anneal_learning_rate: bool = static(False, "anneal the learning rate linearly to 0")
-    learning_rate: float = hyperparameter(3e-3, "learning rate", above=0)
-    max_grad_norm: float = hyperparameter(1.0, "gradient clipping (global norm)", above=0)
-    value_coef: float = hyperparameter(0.5, "value loss coefficient (learned baseline)", at_least=0)
-    entropy_coef: float = hyperparameter(0.0, "entropy bonus coefficient", at_least=0)
-
-    PRESETS: ClassVar[dict[str, dict]] = {
-        "CartPole-v1": {"total_steps": 400_000},
-    }
-
-    def check(self) -> None:
-        super().check()
-        limit = env_spec(self.env_id).max_episode_steps
-        if self.num_steps < limit:
-            raise ConfigError(
-                f"num_steps={self.num_steps} is shorter than {self.env_id}'s time limit of "
-                f"{limit} steps, so episodes could be cut: set num_steps >= {limit}.",
-                "num_steps",
-            )
-        if self.normalize_observations or self.scale_rewards:
-            raise ConfigError(
-                "REINFORCE resets the environments every update, which would restart the "
-                "running statistics: set normalize_observations and scale_rewards to false.",
-                "normalize_observations" if self.normalize_observations else "scale_rewards",
-            )
 
 
 def baseline_values(kind: str, returns: jax.Array, values: jax.Array, mask: jax.Array):
@@ -142,7 +100,6 @@ REINFORCE = Algorithm(
     on_policy.init,
     update,
     on_policy.act,
-    "whole-episode Monte-Carlo returns with a choice of baseline (Williams, 1992)",
     data_parallel=True,
 )
 make_train = REINFORCE.make_train

@@ -20,18 +20,16 @@ network applied with stacked parameters (`jax.vmap`), so both run as one batched
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
 
 import pgjax
+from pgjax.algorithms.configs import SACConfig
 from pgjax.envs import env_spec
 from pgjax.training import off_policy
 from pgjax.training.algorithm import Algorithm
-from pgjax.training.config import ConfigError, hyperparameter, static
 from pgjax.training.networks import (
     Critic,
     SquashedGaussianActor,
@@ -42,47 +40,6 @@ from pgjax.training.optimizers import gradient_step
 from pgjax.training.types import OffPolicyState
 
 NUM_CRITICS = 2
-
-
-@dataclasses.dataclass(frozen=True)
-class SACConfig(off_policy.OffPolicyConfig):
-    """SAC settings; the defaults are Stable-Baselines3's (one environment, one gradient step
-    per environment step, 256×256 MLPs, batch 256, τ = 0.005, lr 3e-4, 100 random steps) but
-    for a 1e5-transition buffer and gradient clipping at a global norm of 1000."""
-
-    env_id: str = static("Pendulum-v1", "gymnax environment id (continuous actions)")
-    total_steps: int = static(100_000, "environment steps per seed", at_least=1)
-    hidden_sizes: tuple[int, ...] = static((256, 256), "hidden layer widths of the MLPs")
-    learning_starts: int = static(
-        100, "environment steps of uniformly random actions before learning starts", at_least=0
-    )
-    max_grad_norm: float = hyperparameter(1e3, "gradient clipping (global norm)", above=0)
-    tau: float = hyperparameter(0.005, "target update φ̄ ← τφ + (1 − τ)φ̄", above=0, at_most=1)
-    initial_temperature: float = hyperparameter(1.0, "α at the start", above=0)
-    target_entropy_per_action: float = hyperparameter(
-        -1.0, "target entropy H̄ per action dimension (H̄ = this × dim(A))"
-    )
-
-    PRESETS: ClassVar[dict[str, dict]] = {
-        # 4 environments, 2 gradient steps per vector step (replay ratio 0.5), a 64×64 MLP and
-        # lr 1e-3 (rl-zoo's): -200 after ≈ 7k steps. Measured: tests/algorithms/test_sac.py.
-        "Pendulum-v1": {
-            "total_steps": 20_000,
-            "num_envs": 4,
-            "gradient_steps": 2,
-            "hidden_sizes": (64, 64),
-            "learning_rate": 1e-3,
-        },
-    }
-
-    def check(self) -> None:
-        super().check()
-        if env_spec(self.env_id).discrete:
-            raise ConfigError(
-                f"SAC needs continuous actions; {self.env_id} has discrete ones (try "
-                "Pendulum-v1, or DQN for discrete actions).",
-                "env_id",
-            )
 
 
 def networks(config: SACConfig) -> tuple[SquashedGaussianActor, Critic]:
@@ -215,6 +172,5 @@ SAC = Algorithm(
     init,
     update,
     act,
-    "twin soft Q critics, tanh-Gaussian actor, learned temperature (Haarnoja et al., 2018)",
 )
 make_train = SAC.make_train

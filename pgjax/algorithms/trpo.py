@@ -22,75 +22,17 @@ checks the KL on all of them).
 
 from __future__ import annotations
 
-import dataclasses
-from typing import ClassVar, NamedTuple
+from typing import NamedTuple
 
 import jax
 
 import pgjax
+from pgjax.algorithms.configs import TRPOConfig
 from pgjax.training import on_policy
 from pgjax.training.algorithm import Algorithm
-from pgjax.training.config import ConfigError, hyperparameter, static
 from pgjax.training.optimizers import gradient_step, run_epochs, steps_taken
 from pgjax.training.rollout import collect_rollout, episode_metrics, trajectory_gae
 from pgjax.training.types import OnPolicyState
-
-
-@dataclasses.dataclass(frozen=True)
-class TRPOConfig(on_policy.OnPolicyConfig):
-    """TRPO settings. `learning_rate` and `max_grad_norm` are the critic's (Adam); the actor's
-    step size is set by `max_kl`, δ."""
-
-    num_envs: int = static(8, "environments stepped in parallel per seed", at_least=1)
-    num_steps: int = static(256, "rollout length per environment per update", at_least=1)
-    anneal_learning_rate: bool = static(False, "anneal the critic's learning rate to 0")
-    cg_iterations: int = static(10, "conjugate-gradient iterations", at_least=1)
-    fisher_subsample: int = static(
-        5, "Fisher-vector products on every k-th step (as OpenAI Baselines)", at_least=1
-    )
-    max_backtracks: int = static(10, "line-search steps", at_least=1)
-    value_epochs: int = static(5, "critic passes over each rollout", at_least=1)
-    value_minibatches: int = static(4, "critic minibatches per pass", at_least=1)
-    normalize_advantages: bool = static(True, "standardise advantages per rollout")
-    learning_rate: float = hyperparameter(1e-3, "critic learning rate", above=0)
-    max_grad_norm: float = hyperparameter(1.0, "critic gradient clipping", above=0)
-    gae_lambda: float = hyperparameter(0.97, "GAE λ", at_least=0, at_most=1)
-    max_kl: float = hyperparameter(0.01, "trust region δ on the mean KL", above=0)
-    cg_damping: float = hyperparameter(0.1, "Fisher damping", at_least=0)
-    backtrack_coef: float = hyperparameter(0.8, "line-search shrink factor", above=0, below=1)
-
-    PRESETS: ClassVar[dict[str, dict]] = {
-        "CartPole-v1": {"total_steps": 200_000, "max_kl": 0.02},
-        "Pendulum-v1": {
-            "total_steps": 500_000,
-            "num_envs": 16,
-            "num_steps": 128,
-            "gamma": 0.9,
-            "gae_lambda": 0.95,
-            "value_epochs": 10,
-            "normalize_observations": True,
-            "scale_rewards": True,
-        },
-    }
-
-    @property
-    def gradient_steps_per_update(self) -> int:
-        return self.value_epochs * self.value_minibatches
-
-    def check(self) -> None:
-        super().check()
-        if self.shared_network:
-            raise ConfigError(
-                "TRPO steps the actor by natural gradient and regresses the critic separately: "
-                "set shared_network to false.",
-                "shared_network",
-            )
-        if self.steps_per_update % self.value_minibatches:
-            raise ConfigError(
-                f"The batch of num_envs × num_steps = {self.steps_per_update} transitions does "
-                f"not split into value_minibatches={self.value_minibatches} equal minibatches.",
-                "value_minibatches",
-            )
 
 
 class CriticBatch(NamedTuple):
@@ -178,7 +120,6 @@ TRPO = Algorithm(
     init,
     update,
     on_policy.act,
-    "natural gradient with CG and a KL line search, Adam critic (Schulman et al., 2015)",
     data_parallel=True,
 )
 make_train = TRPO.make_train

@@ -1,5 +1,6 @@
-"""The command line (`pgjax train | resume | evaluate`): argument parsing, console output,
-progress bar, learning-curve plots and evaluation reports over the training driver."""
+"""The command line (`pgjax train | rlhf | resume | evaluate`): option groups (`options`), one
+drive path (`session`), the control and RLHF families' commands and reports (`control`,
+`rlhf`), progress bar and plots. `--help` answers without importing JAX."""
 
 from pgjax.cli.main import main
 

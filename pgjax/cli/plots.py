@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pgjax.training.rundir import MetricsLog, write_atomic
+from pgjax.runs.rundir import MetricsLog, write_atomic
 
 
 def no_episode_finished(metrics: dict[str, np.ndarray]) -> bool:

@@ -13,23 +13,17 @@ The modules follow the pipeline, each layer importing only those before it:
     reward_model.py   the reward model: Bradley-Terry loss on labelled pairs, held-out accuracy
     pipeline.py       the config, state, `init` (the two stages above), rollout and evaluation
                       every RL algorithm shares
+    evaluation.py     the evaluator: policy and reference on fresh prompts, reward-model
+                      accuracy, sample responses as text
     ppo.py, grpo.py   the RL algorithms on the `pgjax.training.algorithm` interface, so the
-                      driver gives them run directories, progress, checkpoints and resume
+                      run layer gives them run directories, progress, checkpoints and resume
 
-    from pgjax.rlhf import ALGORITHMS
-    grpo = ALGORITHMS["rlhf-grpo"]
-    train = grpo.make_train(grpo.config_class(kl_coef=0.5))
+`config.py` holds every configuration (no JAX import).
+
+    from pgjax.rlhf.grpo import GRPO
+    from pgjax.rlhf.config import GRPOConfig
+    train = GRPO.make_train(GRPOConfig(kl_coef=0.5))
     state, metrics = jax.jit(train)(jax.random.key(0))   # metrics["true_reward"]: [updates]
 
 On the command line: `pgjax rlhf ppo|grpo|dr-grpo|rloo [options]`.
 """
-
-from __future__ import annotations
-
-from pgjax.rlhf.grpo import DR_GRPO, GRPO, RLOO
-from pgjax.rlhf.ppo import PPO
-from pgjax.training.algorithm import Algorithm
-
-ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in (PPO, GRPO, DR_GRPO, RLOO)}
-
-__all__ = ["ALGORITHMS"]

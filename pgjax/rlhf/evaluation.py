@@ -12,44 +12,43 @@ import dataclasses
 import jax
 import numpy as np
 
-from pgjax.rlhf.pipeline import RLHFConfig, RLHFState, act, rollout
+from pgjax.rlhf.config import RLHFConfig
+from pgjax.rlhf.pipeline import RLHFState, act, rollout
 from pgjax.rlhf.reward_model import preference_accuracy, score
 from pgjax.rlhf.task import decode, sample_prompts, true_reward
 from pgjax.training.types import Metrics
 
 
-def evaluate(config: RLHFConfig, state: RLHFState, params, key, num_prompts: int) -> Metrics:
+def evaluate_policy(config: RLHFConfig, state: RLHFState, params, key, num_prompts: int) -> Metrics:
     """`response_metrics` of `params` (the policy, or `state.reference`) on `num_prompts` fresh
     prompts, one sampled response each."""
-    config = dataclasses.replace(config, num_envs=num_prompts)
+    config = dataclasses.replace(config, responses_per_update=num_prompts)
     return rollout(config, state, params, key)[1]
 
 
-def evaluate_runs(config: RLHFConfig, states: RLHFState, key, num_prompts: int) -> dict:
-    """Every run's final policy and reference on the same fresh prompts, and its reward model's
-    held-out pairwise accuracy (on `num_prompts` fresh pairs).
+def make_evaluate(config: RLHFConfig, num_prompts: int, deterministic: bool = True):
+    """The RLHF algorithms' evaluator (`pgjax.training.algorithm.Evaluator`): `evaluate(state,
+    key) -> metrics` of one run: its final policy and its reference on the same `num_prompts`
+    fresh prompts (`policy/...` and `reference/...`, the `response_metrics` names), and its
+    reward model's held-out pairwise accuracy on `num_prompts` fresh pairs. Responses are
+    sampled at the run's temperature whatever `deterministic` says (the study this miniature
+    reports is of sampled responses)."""
+    del deterministic
 
-    Args:
-      states: run states with a leading run axis (as the driver returns them).
-
-    Returns:
-      `{"policy": metrics, "reference": metrics, "reward_model_accuracy": [R]}`, every metric
-      `[R]`.
-    """
-
-    def one(state: RLHFState, key):
+    def evaluate(state: RLHFState, key) -> Metrics:
         sample_key, pair_key = jax.random.split(key)
-        model, task = config.model(), config.task()
+        policy = evaluate_policy(config, state, state.params, sample_key, num_prompts)
+        reference = evaluate_policy(config, state, state.reference, sample_key, num_prompts)
+        accuracy = preference_accuracy(
+            config.model(), state.reward_model, config.task_spec(), pair_key, num_prompts
+        )
         return {
-            "policy": evaluate(config, state, state.params, sample_key, num_prompts),
-            "reference": evaluate(config, state, state.reference, sample_key, num_prompts),
-            "reward_model_accuracy": preference_accuracy(
-                model, state.reward_model, task, pair_key, num_prompts
-            ),
+            **{f"policy/{k}": v for k, v in policy.items()},
+            **{f"reference/{k}": v for k, v in reference.items()},
+            "reward_model_accuracy": accuracy,
         }
 
-    num_runs = jax.tree.leaves(states.kl_coef)[0].shape[0]
-    return jax.jit(jax.vmap(one))(states, jax.random.split(key, num_runs))
+    return evaluate
 
 
 def sample_table(
@@ -58,7 +57,7 @@ def sample_table(
     """A markdown table: for `num_prompts` fixed prompts, the first run's reference response
     and every run's final policy response (sampled at the run's temperature), each with its
     reward-model score and hidden true reward; `labels` name the runs (e.g. "seed 0")."""
-    task, model = config.task(), config.model()
+    task, model = config.task_spec(), config.model()
     prompt_key, sample_key = jax.random.split(jax.random.key(seed))
     prompts = sample_prompts(task, prompt_key, num_prompts)
 

@@ -22,71 +22,18 @@ exp(Σ_t log π_θ − Σ_t log π_old).
 
 from __future__ import annotations
 
-import dataclasses
-from typing import ClassVar, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 import pgjax
 from pgjax.rlhf import pipeline
-from pgjax.rlhf.pipeline import RLHFConfig, RLHFState, Rollout
+from pgjax.rlhf.config import DrGRPOConfig, GroupConfig, GRPOConfig, RLOOConfig
+from pgjax.rlhf.evaluation import make_evaluate
+from pgjax.rlhf.pipeline import RLHFState, Rollout
 from pgjax.rlhf.sampling import forward
 from pgjax.training.algorithm import Algorithm
-from pgjax.training.config import ConfigError, hyperparameter, static
-
-AGGREGATIONS = ("mean", "seq_mean_token_mean", "seq_mean_token_sum", "constant_normalizer")
-
-
-@dataclasses.dataclass(frozen=True)
-class GroupConfig(RLHFConfig):
-    """What the three share: groups of responses and a choice of token aggregation."""
-
-    ESTIMATOR: ClassVar[str]
-
-    group_size: int = static(8, "G, responses per prompt", at_least=2)
-    loss_aggregation: str = static(
-        "seq_mean_token_mean", "how token losses are reduced", choices=AGGREGATIONS
-    )
-
-    def check(self) -> None:
-        super().check()
-        if self.num_envs % self.group_size:
-            raise ConfigError(
-                f"group_size={self.group_size} must divide num_envs={self.num_envs} (the "
-                "responses of an update are whole groups).",
-                "group_size",
-            )
-
-
-@dataclasses.dataclass(frozen=True)
-class GRPOConfig(GroupConfig):
-    ESTIMATOR: ClassVar[str] = "grpo"
-
-    # β = 0.3, not DeepSeekMath's 0.04: on this task 0.1 let the KL drift past 7 nats per
-    # response in 200 updates, 0.3 held it near 2 (benchmarks/rlhf_study.py).
-    kl_coef: float = hyperparameter(0.3, "β, the weight of the k3 KL loss", at_least=0)
-    std_ddof: int = static(1, "the group std divides by G − ddof", choices=(0, 1))
-
-
-@dataclasses.dataclass(frozen=True)
-class DrGRPOConfig(GroupConfig):
-    ESTIMATOR: ClassVar[str] = "dr_grpo"
-
-    kl_coef: float = hyperparameter(0.3, "β, the weight of the k3 KL loss", at_least=0)
-    loss_aggregation: str = static(
-        "constant_normalizer", "how token losses are reduced", choices=AGGREGATIONS
-    )
-
-
-@dataclasses.dataclass(frozen=True)
-class RLOOConfig(GroupConfig):
-    ESTIMATOR: ClassVar[str] = "rloo"
-
-    kl_coef: float = hyperparameter(0.1, "β, the KL penalty in the reward", at_least=0)
-    loss_aggregation: str = static(
-        "seq_mean_token_sum", "how token losses are reduced", choices=AGGREGATIONS
-    )
 
 
 class Batch(NamedTuple):
@@ -160,24 +107,18 @@ def update(config: GroupConfig, state: RLHFState) -> tuple[RLHFState, dict]:
     return state._replace(params=params, opt_state=opt_state, key=key), metrics
 
 
-def _algorithm(name: str, config_class: type[GroupConfig], summary: str) -> Algorithm:
-    return Algorithm(name, config_class, pipeline.init, update, pipeline.act, summary)
+def _algorithm(name: str, config_class: type[GroupConfig]) -> Algorithm:
+    return Algorithm(
+        name,
+        config_class,
+        pipeline.init,
+        update,
+        pipeline.act,
+        evaluator=make_evaluate,
+        target_metric=None,
+    )
 
 
-GRPO = _algorithm(
-    "rlhf-grpo",
-    GRPOConfig,
-    "RLHF: group-normalised advantages, k3 KL in the loss, sequence-mean of token-means "
-    "(Shao et al., 2024)",
-)
-DR_GRPO = _algorithm(
-    "rlhf-dr-grpo",
-    DrGRPOConfig,
-    "RLHF: group-centred advantages, token sums over a constant (Liu et al., 2025)",
-)
-RLOO = _algorithm(
-    "rlhf-rloo",
-    RLOOConfig,
-    "RLHF: leave-one-out baseline, KL in the reward, sequence-mean of token-sums "
-    "(Ahmadian et al., 2024)",
-)
+GRPO = _algorithm("rlhf-grpo", GRPOConfig)
+DR_GRPO = _algorithm("rlhf-dr-grpo", DrGRPOConfig)
+RLOO = _algorithm("rlhf-rloo", RLOOConfig)

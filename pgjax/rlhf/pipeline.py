@@ -8,13 +8,12 @@ RL (in `init`), the rollout, the evaluation and the epochs of minibatch steps.
              the algorithm's advantages and loss                         (ppo.py, grpo.py)
 
 The stages are jitted functions of the run's key, so a run (`init` then `update`s) vmaps over
-seeds and hyperparameters and runs under `pgjax.training.driver` like every other algorithm.
+seeds and hyperparameters and runs under `pgjax.runs` like every other algorithm.
 The hidden true reward of the task appears only in the metrics, never in a loss.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -23,109 +22,19 @@ import jax.numpy as jnp
 import optax
 
 import pgjax
-from pgjax.rlhf.model import Transformer
+from pgjax.rlhf.config import RLHFConfig
 from pgjax.rlhf.pretraining import pretrain
 from pgjax.rlhf.reward_model import train_reward_model
 from pgjax.rlhf.sampling import Responses, forward, generate
 from pgjax.rlhf.task import (
-    TASKS,
-    VOCAB_SIZE,
     Task,
     response_lengths,
     sample_prompts,
     token_scores,
     true_reward,
 )
-from pgjax.training.config import Config, ConfigError, hyperparameter, static
 from pgjax.training.optimizers import gradient_step, make_optimizer, run_epochs
 from pgjax.training.types import Hyperparams, Metrics, Params
-
-
-@dataclasses.dataclass(frozen=True)
-class RLHFConfig(Config):
-    """The settings of the whole pipeline; algorithms add their own. The base config's fields
-    mean here: `env_id` the task, `num_envs` the responses sampled per update, `total_steps`
-    the response token slots sampled per seed, `hidden_sizes` one transformer block per entry."""
-
-    env_id: str = static("digits", "the synthetic language task", choices=TASKS)
-    total_steps: int = static(
-        64 * 16 * 200, "response token slots sampled per seed (num_envs × response_length each)"
-    )
-    num_envs: int = static(64, "responses sampled per update (prompts × group size)", at_least=2)
-    hidden_sizes: tuple[int, ...] = static(
-        (64, 64), "transformer blocks, one per entry, each the model width (all equal)"
-    )
-    activation: str = static("gelu", "MLP activation", choices=("tanh", "relu", "elu", "gelu"))
-    num_heads: int = static(4, "attention heads per block", at_least=1)
-    prompt_length: int = static(6, "digits per prompt", at_least=1)
-    response_length: int = static(16, "most tokens per response, EOS included", at_least=3)
-    target_length: int = static(8, "the hidden true reward's preferred response length", at_least=1)
-    pretrain_steps: int = static(400, "Adam steps of the reference's pretraining", at_least=1)
-    pretrain_batch_size: int = static(64, "sequences per pretraining step", at_least=1)
-    preference_pairs: int = static(2048, "labelled pairs the reward model learns from", at_least=1)
-    reward_model_epochs: int = static(4, "passes over the pairs", at_least=1)
-    reward_model_batch_size: int = static(64, "pairs per reward-model step", at_least=1)
-    num_epochs: int = static(4, "RL: passes over each batch of responses", at_least=1)
-    num_minibatches: int = static(4, "RL: minibatches per epoch", at_least=1)
-    pretrain_learning_rate: float = hyperparameter(3e-3, "pretraining peak learning rate", above=0)
-    reward_model_learning_rate: float = hyperparameter(1e-3, "reward-model learning rate", above=0)
-    preference_noise: float = hyperparameter(
-        1.0, "τ of the labels' Bradley-Terry noise: P(a ≻ b) = σ((r*_a − r*_b)/τ)", above=0
-    )
-    learning_rate: float = hyperparameter(3e-4, "RL learning rate (Adam, constant)", above=0)
-    max_grad_norm: float = hyperparameter(1.0, "gradient clipping (global norm)", above=0)
-    temperature: float = hyperparameter(1.0, "sampling temperature of the policy", above=0)
-    clip_eps: float = hyperparameter(0.2, "clip ε of the ratio", at_least=0)
-    kl_coef: float = hyperparameter(0.05, "β, the weight of KL(π ‖ π_ref)", at_least=0)
-
-    @property
-    def steps_per_update(self) -> int:
-        return self.num_envs * self.response_length
-
-    def task(self) -> Task:
-        return Task(self.prompt_length, self.response_length, self.target_length)
-
-    def model(self) -> Transformer:
-        return Transformer(
-            VOCAB_SIZE,
-            self.task().sequence_length,
-            self.hidden_sizes[0],
-            len(self.hidden_sizes),
-            self.num_heads,
-            self.activation,
-        )
-
-    def check_env(self) -> None:
-        if self.env_id not in TASKS:
-            raise ConfigError(
-                f"env_id must be an RLHF task ({', '.join(TASKS)}), got {self.env_id!r}; RLHF "
-                "runs train with `pgjax rlhf ALGORITHM`.",
-                "env_id",
-            )
-
-    def check(self) -> None:
-        super().check()
-        if len(set(self.hidden_sizes)) != 1:
-            raise ConfigError(
-                f"hidden_sizes are transformer blocks of one width, got {self.hidden_sizes}; "
-                "give the width once per block, e.g. 64,64.",
-                "hidden_sizes",
-            )
-        if self.hidden_sizes[0] % self.num_heads:
-            raise ConfigError(
-                f"num_heads={self.num_heads} must divide the width {self.hidden_sizes[0]}.",
-                "num_heads",
-            )
-        try:
-            self.task()
-        except ValueError as error:
-            raise ConfigError(str(error), "target_length") from None
-        for total, part, name in (
-            (self.num_envs, self.num_minibatches, "num_minibatches"),
-            (self.preference_pairs, self.reward_model_batch_size, "reward_model_batch_size"),
-        ):
-            if total % part:
-                raise ConfigError(f"{name}={part} must divide {total}.", name)
 
 
 class RLHFState(NamedTuple):
@@ -149,7 +58,7 @@ def init(config: RLHFConfig, key: jax.Array, hyperparams: dict | None = None) ->
     reference (`start`). Keys are split the same way for every algorithm, so one seed gives
     every algorithm the same reference and reward model."""
     hp = config.resolve(hyperparams)
-    task, model = config.task(), config.model()
+    task, model = config.task_spec(), config.model()
     pretrain_key, reward_key, key = jax.random.split(key, 3)
     reference, _ = pretrain(
         model,
@@ -229,9 +138,9 @@ def rollout(
 ) -> tuple[Rollout, Metrics]:
     """Samples `group_size` responses of `params` to each of `num_envs / group_size` fresh
     prompts and scores them; the metrics are `response_metrics`."""
-    task, model, hp = config.task(), config.model(), state.hyperparams
+    task, model, hp = config.task_spec(), config.model(), state.hyperparams
     prompt_key, sample_key = jax.random.split(key)
-    prompts = sample_prompts(task, prompt_key, config.num_envs // group_size)
+    prompts = sample_prompts(task, prompt_key, config.responses_per_update // group_size)
     prompts = jnp.repeat(prompts, group_size, axis=0)
     responses = generate(
         model, params, prompts, sample_key, config.response_length, hp["temperature"]

@@ -15,7 +15,6 @@ for each update:
 
 from __future__ import annotations
 
-import dataclasses
 from typing import NamedTuple
 
 import jax
@@ -23,34 +22,11 @@ import jax.numpy as jnp
 
 import pgjax
 from pgjax.rlhf import pipeline
-from pgjax.rlhf.pipeline import RLHFConfig, RLHFState, Rollout
+from pgjax.rlhf.config import PPOConfig
+from pgjax.rlhf.evaluation import make_evaluate
+from pgjax.rlhf.pipeline import RLHFState, Rollout
 from pgjax.rlhf.sampling import forward
 from pgjax.training.algorithm import Algorithm
-from pgjax.training.config import ConfigError, hyperparameter, static
-
-
-@dataclasses.dataclass(frozen=True)
-class PPOConfig(RLHFConfig):
-    """RLHF-PPO settings."""
-
-    adaptive_kl: bool = static(True, "adapt β towards target_kl (Ziegler et al., 2019)")
-    kl_coef: float = hyperparameter(0.1, "β, the KL penalty per token (initial value)", at_least=0)
-    gamma: float = hyperparameter(1.0, "discount over the tokens", at_least=0, at_most=1)
-    gae_lambda: float = hyperparameter(0.95, "GAE λ over the tokens", at_least=0, at_most=1)
-    value_coef: float = hyperparameter(0.1, "value loss coefficient", at_least=0)
-    target_kl: float = hyperparameter(3.0, "target KL(π ‖ π_ref) per response, nats", above=0)
-    kl_horizon: float = hyperparameter(
-        1000.0, "responses over which β may change by ±20% (the controller's horizon)", above=0
-    )
-
-    def check(self) -> None:
-        super().check()
-        if self.adaptive_kl and self.kl_coef == 0:
-            raise ConfigError(
-                "kl_coef=0 with adaptive_kl: the controller scales β, so it would stay 0; "
-                "give kl_coef > 0, or adaptive_kl false for no KL penalty.",
-                "kl_coef",
-            )
 
 
 class Batch(NamedTuple):
@@ -134,7 +110,7 @@ def update(config: PPOConfig, state: RLHFState) -> tuple[RLHFState, dict]:
             jnp.where(data.mask, kl, 0.0).sum(-1).mean(),
             hp["target_kl"],
             rule="proportional",
-            gain=config.num_envs / hp["kl_horizon"],
+            gain=config.responses_per_update / hp["kl_horizon"],
         )
     metrics = {**metrics, **loss_metrics, "kl_coef": state.kl_coef}
     return state._replace(params=params, opt_state=opt_state, kl_coef=kl_coef, key=key), metrics
@@ -146,6 +122,7 @@ PPO = Algorithm(
     pipeline.init,
     update,
     pipeline.act,
-    "RLHF: PPO with a per-token value head, GAE and a KL-shaped reward (Ouyang et al., 2022)",
+    evaluator=make_evaluate,
+    target_metric=None,
 )
 make_train = PPO.make_train

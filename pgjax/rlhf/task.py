@@ -41,8 +41,6 @@ VOCAB_SIZE = FIRST_LETTER + NUM_LETTERS
 # One character per token id, for reading samples: PAD · BOS ^ SEP | EOS $, digits, letters.
 CHARACTERS = "·^|$0123456789abcdef"
 
-TASKS = ("digits",)  # the ids an RLHF config's env_id may take
-
 
 @dataclasses.dataclass(frozen=True)
 class Task:

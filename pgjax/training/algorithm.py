@@ -8,8 +8,12 @@
 `config` is static (it fixes the program's shape); `state` is a pytree (parameters, optimiser
 state, environments, normaliser statistics, PRNG keys, the run's hyperparameters, replay
 buffers…), so a run is `lax.scan(update, init(key), length=num_updates)`, seeds and
-hyperparameter grids are `jax.vmap` axes, and the driver (`pgjax.training.driver`) can run it a
-chunk at a time, checkpoint it and resume it.
+hyperparameter grids are `jax.vmap` axes, and the run layer (`pgjax.runs`) can run it a chunk
+at a time, checkpoint it and resume it.
+
+Optional parts: an `evaluator` when the algorithm is not evaluated by episodes of its
+environment (RLHF), and an `actor_learner` split when it can also run on the asynchronous
+actor-learner engine (IMPALA).
 """
 
 from __future__ import annotations
@@ -17,21 +21,43 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import jax
 import jax.numpy as jnp
 
 from pgjax.training.config import Config
-from pgjax.training.types import Metrics
+from pgjax.training.types import EnvCarry, Hyperparams, Metrics, Transition
 
 C = TypeVar("C", bound=Config)
 S = TypeVar("S")
 
+# `evaluator(config, num_episodes, deterministic) -> evaluate(state, key) -> metrics`: one run's
+# evaluation, every metric an array (per episode, or a scalar).
+Evaluator = Callable[[Any, int, bool], Callable[[Any, jax.Array], Metrics]]
+
+
+@dataclasses.dataclass(frozen=True)
+class ActorLearner:
+    """An algorithm split into what its actors and its learner do (one run each; the
+    asynchronous engine of `pgjax.runs` vmaps them over the seeds).
+
+    Attributes:
+      reset: `(config, hyperparams, key) -> EnvCarry`, an actor's fresh environments.
+      collect: `(config, hyperparams, params, env, key) -> (env, Transition [T, N, ...])`, one
+        rollout with the policy `params`, behaviour log-probabilities included.
+      learn: `(config, state, trajectory) -> (state, metrics)`, the learner's step on a rollout
+        of any (older) parameters.
+    """
+
+    reset: Callable[[Any, Hyperparams, jax.Array], EnvCarry]
+    collect: Callable[..., tuple[EnvCarry, Transition]]
+    learn: Callable[[Any, Any, Transition], tuple[Any, Metrics]]
+
 
 @dataclasses.dataclass(frozen=True)
 class Algorithm(Generic[C, S]):
-    """A registered algorithm (see `pgjax.algorithms.get`).
+    """An algorithm: what `pgjax.runs.register` takes and `pgjax train NAME` runs.
 
     Attributes:
       name: what the command line calls it (`pgjax train NAME`).
@@ -40,10 +66,15 @@ class Algorithm(Generic[C, S]):
       update: `(config, state) -> (state, metrics)`, metrics a dict of scalars.
       act: `(config, state, obs [N, *obs_shape], key, deterministic) -> actions [N, ...]`, the
         policy acting on raw environment observations.
-      summary: one line for the command line's help.
+      summary: one line for the command line's help (default: the config's `SUMMARY`).
       data_parallel: whether its rollouts and minibatches go through
         `pgjax.training.parallel.shard_envs`, so that `envs_devices > 1` splits a run's
         environments over devices (otherwise every device would compute the whole run).
+      evaluator: how a trained state is evaluated (`Evaluator`); None for episodes of the
+        config's environment with `act` (`pgjax.training.evaluation.make_evaluate`).
+      target_metric: the evaluation metric `--target-return` compares (its mean over episodes
+        and runs), or None when the evaluation has no return (a target is then refused).
+      actor_learner: the split the asynchronous engine runs (None: it cannot).
     """
 
     name: str
@@ -53,6 +84,14 @@ class Algorithm(Generic[C, S]):
     act: Callable[[C, S, jax.Array, jax.Array, bool], jax.Array]
     summary: str = ""
     data_parallel: bool = False
+    evaluator: Evaluator | None = None
+    target_metric: str | None = "return"
+    actor_learner: ActorLearner | None = None
+
+    @property
+    def description(self) -> str:
+        """The one-line summary: `summary`, else the config class's `SUMMARY`."""
+        return self.summary or getattr(self.config_class, "SUMMARY", "")
 
     def make_train(self, config: C) -> Callable[..., tuple[S, Metrics]]:
         """`train(key, hyperparams=None) -> (state, metrics)`: the whole run as one pure

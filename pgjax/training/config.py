@@ -12,6 +12,11 @@ Every field is declared with `static(...)` or `hyperparameter(...)`:
 Both carry their documentation and their valid range in the field's metadata, so one generic
 `validate()` checks every field (type, NaN, range, choices) before anything is traced, and the
 command line offers, documents and checks every field the same way.
+
+The families: `Config` (what the run layer needs of any algorithm), `ControlConfig` (an
+environment, its batch and an MLP), and its on-policy and off-policy refinements. This module
+imports neither JAX nor an environment suite until a method needs them, so that the command
+line can list an algorithm's options without starting JAX.
 """
 
 from __future__ import annotations
@@ -22,11 +27,8 @@ import itertools
 import json
 from typing import Any, ClassVar
 
-import jax
-import jax.numpy as jnp
-import numpy as np
-
-from pgjax.envs import env_spec
+# A program counts updates and steps in int32: a static int beyond it cannot be traced.
+INT32_MAX = 2**31 - 1
 
 
 class ConfigError(ValueError):
@@ -66,6 +68,8 @@ def hyperparameter(
 def _range_error(name: str, meta: dict, value) -> str | None:
     """Why `value` is outside the field's range, or None when it is inside (checked
     elementwise for arrays)."""
+    import numpy as np
+
     values = np.asarray(value, np.float64)
     if not np.isfinite(values).all():
         return f"{name} must be a finite number, got {value!r}."
@@ -82,29 +86,26 @@ def _range_error(name: str, meta: dict, value) -> str | None:
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    """What every algorithm's configuration has; subclasses add their own fields and presets.
+    """What the run layer needs of every algorithm's configuration; families add the fields.
 
-    `PRESETS` maps an environment id to the overrides that make the algorithm work well there
-    (`for_env`). `check()` holds the conditions that involve several fields.
+    A subclass says how many updates a run takes (`num_updates`), how many environment steps
+    (or, for RLHF, token slots) one update takes (`steps_per_update`) and what it trains on
+    (`environment`). `PRESETS` maps an environment to the overrides that make the algorithm
+    work well there (`for_env`); `SUMMARY` is the algorithm's one-line description. `check()`
+    holds the conditions that involve several fields.
     """
 
-    env_id: str = static("CartPole-v1", "gymnax environment id")
-    total_steps: int = static(500_000, "environment steps per seed", at_least=1)
-    num_envs: int = static(4, "environments stepped in parallel per seed", at_least=1)
-    hidden_sizes: tuple[int, ...] = static((64, 64), "hidden layer widths of the MLPs")
-    activation: str = static("tanh", "hidden activation", choices=("tanh", "relu", "elu", "gelu"))
-
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {}
-
-    @classmethod
-    def for_env(cls, env_id: str, **overrides):
-        """The default configuration for `env_id` (tuned where a preset exists), then
-        `overrides`."""
-        return cls(**{"env_id": env_id, **cls.PRESETS.get(env_id, {}), **overrides})
+    SUMMARY: ClassVar[str] = ""
 
     @classmethod
     def hyperparameter_names(cls) -> tuple[str, ...]:
         return tuple(f.name for f in dataclasses.fields(cls) if f.metadata.get("traced"))
+
+    @property
+    def environment(self) -> str:
+        """The environment (or task) the run trains on, as run records name it."""
+        raise NotImplementedError
 
     @property
     def steps_per_update(self) -> int:
@@ -113,7 +114,7 @@ class Config:
 
     @property
     def num_updates(self) -> int:
-        return self.total_steps // self.steps_per_update
+        raise NotImplementedError
 
     # ------------------------------------------------------------------ validation
 
@@ -121,36 +122,31 @@ class Config:
         """Raises `ConfigError`, naming the field and the fix, for a config that cannot work.
 
         Runs before anything is traced or compiled: every field's type, finiteness, range and
-        choices, then the conditions between fields (`check`).
+        choices, then the environment (`check_env`), then the conditions between fields
+        (`check`).
         """
         for field in dataclasses.fields(self):
             self._validate_field(field, getattr(self, field.name))
         self.check_env()
-        if self.num_updates < 1:
-            raise ConfigError(
-                f"total_steps={self.total_steps} is less than one update "
-                f"({self.steps_per_update} steps); raise total_steps.",
-                "total_steps",
-            )
         self.check()
 
     def check_env(self) -> None:
-        """Raises `ConfigError` for an `env_id` the algorithm cannot use: by default, one gymnax
-        cannot build (an algorithm with its own environments overrides this)."""
-        try:
-            env_spec(self.env_id)
-        except ValueError as error:  # an unknown or unbuildable environment
-            raise ConfigError(str(error), "env_id") from None
+        """Raises `ConfigError` for an environment the algorithm cannot use."""
 
     def check(self) -> None:
         """Conditions between fields (subclasses extend it, calling `super().check()`)."""
-        if not self.hidden_sizes or min(self.hidden_sizes) < 1:
-            raise ConfigError(
-                f"hidden_sizes must be positive ints, got {self.hidden_sizes}.", "hidden_sizes"
-            )
+
+    def refuse_unused(self, name: str, reason: str) -> None:
+        """Raises `ConfigError` when `name` is set away from its default although `reason`
+        makes the algorithm ignore it (a setting that would silently do nothing)."""
+        field = {f.name: f for f in dataclasses.fields(self)}[name]
+        if getattr(self, name) != field.default:
+            raise ConfigError(f"{name}={getattr(self, name)!r} has no effect: {reason}.", name)
 
     @staticmethod
     def _validate_field(field: dataclasses.Field, value) -> None:
+        import numpy as np
+
         name, meta, kind = field.name, field.metadata, type(field.default)
         if kind is bool:
             ok = isinstance(value, bool | np.bool_)
@@ -178,19 +174,27 @@ class Config:
             message = _range_error(name, meta, value)
             if message:
                 raise ConfigError(message, name)
+        if kind is int and value > INT32_MAX:
+            raise ConfigError(
+                f"{name} must be at most {INT32_MAX} (programs count in int32), got {value}.", name
+            )
 
     # ------------------------------------------------------------------ hyperparameters
 
-    def hyperparams(self) -> dict[str, jax.Array]:
+    def hyperparams(self) -> dict:
         """The numeric hyperparameters as float32 arrays (the defaults of `train`)."""
+        import jax.numpy as jnp
+
         return {name: jnp.float32(getattr(self, name)) for name in self.hyperparameter_names()}
 
-    def resolve(self, hyperparams: dict | None) -> dict[str, jax.Array]:
+    def resolve(self, hyperparams: dict | None) -> dict:
         """The config's hyperparameters, with those given in `hyperparams` replacing them.
 
         Values known before tracing (NumPy arrays, Python numbers, concrete JAX arrays) are
         range-checked elementwise like the config's own; traced values cannot be and are not.
         """
+        import jax
+
         hyperparams = dict(hyperparams or {})
         names = self.hyperparameter_names()
         unknown = sorted(set(hyperparams) - set(names))
@@ -237,12 +241,135 @@ class Config:
         return hashlib.sha256(f"{type(self).__name__}:{text}".encode()).hexdigest()[:16]
 
 
-def hyperparameter_grid(**axes) -> dict[str, jax.Array]:
+def hyperparameter_grid(**axes) -> dict:
     """The Cartesian product of hyperparameter values, flattened to one leading axis.
 
     `hyperparameter_grid(learning_rate=[1e-4, 3e-4], clip_eps=[0.1, 0.2])` gives arrays of
     length 4, ready for `jax.vmap(train)(keys, grid)` with 4 keys.
     """
+    import jax.numpy as jnp
+    import numpy as np
+
     names = list(axes)
     rows = list(itertools.product(*(np.atleast_1d(axes[n]) for n in names)))
     return {n: jnp.asarray([row[i] for row in rows], jnp.float32) for i, n in enumerate(names)}
+
+
+@dataclasses.dataclass(frozen=True)
+class ControlConfig(Config):
+    """A control task: an environment of `pgjax.envs`, a batch of copies of it per run, and
+    MLP policies and critics."""
+
+    env_id: str = static("CartPole-v1", "environment id (gymnax, or SUITE/NAME)")
+    total_steps: int = static(500_000, "environment steps per seed", at_least=1)
+    num_envs: int = static(4, "environments stepped in parallel per seed", at_least=1)
+    hidden_sizes: tuple[int, ...] = static((64, 64), "hidden layer widths of the MLPs")
+    activation: str = static("tanh", "hidden activation", choices=("tanh", "relu", "elu", "gelu"))
+
+    @classmethod
+    def for_env(cls, env_id: str, **overrides):
+        """The default configuration for `env_id` (tuned where a preset exists), then
+        `overrides`."""
+        return cls(**{"env_id": env_id, **cls.PRESETS.get(env_id, {}), **overrides})
+
+    @property
+    def environment(self) -> str:
+        return self.env_id
+
+    @property
+    def num_updates(self) -> int:
+        return self.total_steps // self.steps_per_update
+
+    def check_env(self) -> None:
+        """Raises `ConfigError` for an `env_id` that cannot be built."""
+        from pgjax.envs import env_spec
+
+        try:
+            env_spec(self.env_id)
+        except ValueError as error:  # an unknown or unbuildable environment
+            raise ConfigError(str(error), "env_id") from None
+
+    def check(self) -> None:
+        super().check()
+        if self.num_updates < 1:
+            raise ConfigError(
+                f"total_steps={self.total_steps} is less than one update "
+                f"({self.steps_per_update} steps); raise total_steps.",
+                "total_steps",
+            )
+        if not self.hidden_sizes or min(self.hidden_sizes) < 1:
+            raise ConfigError(
+                f"hidden_sizes must be positive ints, got {self.hidden_sizes}.", "hidden_sizes"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class OnPolicyConfig(ControlConfig):
+    """The settings of every on-policy algorithm; one update is a rollout of `num_steps` steps
+    in each of `num_envs` environments, then the algorithm's gradient steps."""
+
+    num_steps: int = static(128, "rollout length per environment per update", at_least=1)
+    shared_network: bool = static(False, "actor and critic share one MLP torso")
+    normalize_observations: bool = static(False, "standardise observations (running stats)")
+    scale_rewards: bool = static(False, "divide rewards by the running std of the return")
+    optimizer: str = static("adam", "optimiser", choices=("adam", "rmsprop"))
+    anneal_learning_rate: bool = static(True, "anneal the learning rate linearly to 0")
+    learning_rate: float = hyperparameter(2.5e-4, "learning rate", above=0)
+    max_grad_norm: float = hyperparameter(0.5, "gradient clipping (global norm)", above=0)
+    gamma: float = hyperparameter(0.99, "discount γ", at_least=0, at_most=1)
+
+    @property
+    def steps_per_update(self) -> int:
+        return self.num_envs * self.num_steps
+
+    @property
+    def gradient_steps_per_update(self) -> int:
+        """Optimiser steps per update (what the learning-rate schedule counts)."""
+        return 1
+
+
+@dataclasses.dataclass(frozen=True)
+class OffPolicyConfig(ControlConfig):
+    """The settings of every off-policy algorithm; one update is `num_steps` steps in each of
+    `num_envs` environments, stored in the replay buffer, then `gradient_steps` gradient steps
+    on uniformly sampled batches. Replay ratio: gradient_steps / (num_envs · num_steps)."""
+
+    num_envs: int = static(1, "environments stepped in parallel per seed", at_least=1)
+    num_steps: int = static(1, "steps per environment per update", at_least=1)
+    activation: str = static("relu", "hidden activation", choices=("tanh", "relu", "elu", "gelu"))
+    gradient_steps: int = static(1, "gradient steps per update", at_least=1)
+    batch_size: int = static(256, "transitions per gradient step", at_least=1)
+    buffer_size: int = static(100_000, "replay buffer capacity (transitions)", at_least=1)
+    learning_starts: int = static(
+        1_000, "environment steps of uniformly random actions before learning starts", at_least=0
+    )
+    target_update_every: int = static(1, "gradient steps between target updates", at_least=1)
+    bootstrap_truncation: bool = static(
+        True,
+        "bootstrap time limits from the final observation (false: treat them as terminal, "
+        "the common bug, for ablations)",
+    )
+    learning_rate: float = hyperparameter(3e-4, "learning rate (Adam)", above=0)
+    max_grad_norm: float = hyperparameter(10.0, "gradient clipping (global norm)", above=0)
+    gamma: float = hyperparameter(0.99, "discount γ", at_least=0, at_most=1)
+    tau: float = hyperparameter(1.0, "target update θ̄ ← τθ + (1 − τ)θ̄", above=0, at_most=1)
+
+    @property
+    def steps_per_update(self) -> int:
+        return self.num_envs * self.num_steps
+
+    def check(self) -> None:
+        super().check()
+        if self.buffer_size < self.steps_per_update:
+            raise ConfigError(
+                f"buffer_size={self.buffer_size} cannot hold one update's "
+                f"num_envs × num_steps = {self.steps_per_update} transitions.",
+                "buffer_size",
+            )
+        if self.learning_starts >= self.num_updates * self.steps_per_update:
+            raise ConfigError(
+                f"learning_starts={self.learning_starts} is not below the run's "
+                f"{self.num_updates * self.steps_per_update} environment steps, so it would "
+                "never learn; lower learning_starts or raise total_steps.",
+                "learning_starts",
+            )

@@ -1,4 +1,9 @@
-"""Evaluating a trained policy: full episodes in fresh environments, all on the device."""
+"""Evaluating a trained policy: one evaluator, one rule for its keys, all on the device.
+
+`make_evaluate` is the evaluation of one run (the algorithm's own evaluator, or full episodes
+in fresh environments); `evaluation_key` the one rule for its PRNG keys; `evaluate_runs` every
+run of a batch of states. The run layer compiles the same per-run function over its devices.
+"""
 
 from __future__ import annotations
 
@@ -10,17 +15,24 @@ from pgjax.training.algorithm import Algorithm, scan_updates
 from pgjax.training.config import Config
 
 
-def make_evaluate(
-    algorithm: Algorithm, config: Config, num_episodes: int, deterministic: bool = True
-):
+def make_evaluate(algorithm: Algorithm, config: Config, num_episodes: int, deterministic=True):
+    """Returns `evaluate(state, key) -> metrics`, one run's evaluation: the algorithm's own
+    `evaluator` when it has one (RLHF), else `episode_returns`' `{"return": [num_episodes]}`."""
+    if num_episodes < 1:
+        raise ValueError(f"num_episodes must be >= 1, got {num_episodes}.")
+    if algorithm.evaluator is not None:
+        return algorithm.evaluator(config, num_episodes, deterministic)
+    episodes = episode_returns(algorithm, config, num_episodes, deterministic)
+    return lambda state, key: {"return": episodes(state, key)}
+
+
+def episode_returns(algorithm: Algorithm, config: Config, num_episodes: int, deterministic=True):
     """Returns `evaluate(state, key) -> [num_episodes]` undiscounted returns.
 
     Runs `num_episodes` fresh environments in parallel for one full episode each (up to the time
     limit), acting with `algorithm.act` on the run's `state`: the policy's mode
     (`deterministic`) or samples. Rewards are the environment's own (no scaling).
     """
-    if num_episodes < 1:
-        raise ValueError(f"num_episodes must be >= 1, got {num_episodes}.")
     spec = env_spec(config.env_id)
     env = EpisodeStatistics(VecEnv(config.env_id, num_episodes))
     if not spec.discrete:
@@ -46,43 +58,34 @@ def make_evaluate(
     return evaluate
 
 
-def make_evaluate_runs(
-    algorithm: Algorithm,
-    config: Config,
-    num_runs: int,
-    num_episodes: int,
-    deterministic: bool = True,
-):
-    """`evaluate(states, key) -> [num_runs, num_episodes]` returns: `make_evaluate` over the
-    leading run axis of `states` (as `vmap` or the driver made them), run i evaluated with
-    `jax.random.split(key, num_runs)[i]`. Jit it; states spread over devices or processes stay
-    where they are."""
-    one = make_evaluate(algorithm, config, num_episodes, deterministic)
+def evaluation_key(seed, run_index) -> jax.Array:
+    """The key run `run_index` of an evaluation numbered `seed` is evaluated with:
+    `fold_in(key(seed), run_index)`. Every evaluation in pgjax (target stops, `pgjax
+    evaluate`, the reports, the asynchronous engine) draws its keys by this one rule, so the
+    same seed evaluates a run the same way wherever the runs are placed."""
+    return jax.random.fold_in(jax.random.key(seed), run_index)
 
-    def evaluate(states, key):
-        key = jax.random.key(key) if jnp.issubdtype(jnp.asarray(key).dtype, jnp.integer) else key
-        return jax.vmap(one)(states, jax.random.split(key, num_runs))
 
-    return evaluate
+def make_evaluate_run(algorithm: Algorithm, config: Config, num_episodes: int, deterministic=True):
+    """`evaluate(state, run_index, seed) -> metrics`: `make_evaluate` keyed by
+    `evaluation_key(seed, run_index)`; vmap it over the runs (index and state) with one seed."""
+    evaluate = make_evaluate(algorithm, config, num_episodes, deterministic)
+    return lambda state, run_index, seed: evaluate(state, evaluation_key(seed, run_index))
 
 
 def evaluate_runs(
-    algorithm: Algorithm,
-    config: Config,
-    states,
-    key,
-    num_episodes: int,
-    deterministic: bool = True,
-) -> jax.Array:
-    """Evaluates every run of `states` (see `make_evaluate_runs`); `key` a PRNG key or an int
-    seed.
+    algorithm: Algorithm, config: Config, states, seed: int, num_episodes: int, deterministic=True
+) -> dict:
+    """Evaluates every run of `states` (leaves `[num_runs, ...]`, as `vmap` or `pgjax.runs`
+    made them) with `make_evaluate_run`, in one jitted program on the default device.
 
     Returns:
-      `[num_runs, num_episodes]` undiscounted returns.
+      the metrics, each `[num_runs, ...]` (for control algorithms `{"return": [R, episodes]}`).
     """
     num_runs = jax.tree.leaves(states)[0].shape[0]
-    evaluate = make_evaluate_runs(algorithm, config, num_runs, num_episodes, deterministic)
-    return jax.jit(evaluate)(states, key)
+    one = make_evaluate_run(algorithm, config, num_episodes, deterministic)
+    evaluate = jax.jit(jax.vmap(one, in_axes=(0, 0, None)))
+    return evaluate(states, jnp.arange(num_runs, dtype=jnp.uint32), jnp.uint32(seed))
 
 
 def evaluation_steps(config: Config, num_evaluations: int) -> list[int]:
@@ -112,7 +115,7 @@ def make_train_and_evaluate(
             f"{num_evaluations}."
         )
     length, first = divmod(config.num_updates, num_evaluations)
-    evaluate = make_evaluate(algorithm, config, num_episodes, deterministic)
+    evaluate = episode_returns(algorithm, config, num_episodes, deterministic)
 
     def train(key: jax.Array, hyperparams: dict | None = None):
         init_key, evaluation_key = jax.random.split(key)

@@ -15,7 +15,6 @@ here runs them, so the algorithm file holds only its own math.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -25,7 +24,7 @@ import optax
 
 from pgjax.envs import EnvSpec, env_spec, make_env
 from pgjax.training import replay
-from pgjax.training.config import Config, ConfigError, hyperparameter, static
+from pgjax.training.config import OffPolicyConfig
 from pgjax.training.optimizers import learning_rate_schedule, make_optimizer
 from pgjax.training.rollout import episode_metrics
 from pgjax.training.types import (
@@ -36,53 +35,6 @@ from pgjax.training.types import (
     Params,
     ReplayTransition,
 )
-
-
-@dataclasses.dataclass(frozen=True)
-class OffPolicyConfig(Config):
-    """The settings of every off-policy algorithm; one update is `num_steps` steps in each of
-    `num_envs` environments, stored in the replay buffer, then `gradient_steps` gradient steps
-    on uniformly sampled batches. Replay ratio: gradient_steps / (num_envs · num_steps)."""
-
-    num_envs: int = static(1, "environments stepped in parallel per seed", at_least=1)
-    num_steps: int = static(1, "steps per environment per update", at_least=1)
-    activation: str = static("relu", "hidden activation", choices=("tanh", "relu", "elu", "gelu"))
-    gradient_steps: int = static(1, "gradient steps per update", at_least=1)
-    batch_size: int = static(256, "transitions per gradient step", at_least=1)
-    buffer_size: int = static(100_000, "replay buffer capacity (transitions)", at_least=1)
-    learning_starts: int = static(
-        1_000, "environment steps of uniformly random actions before learning starts", at_least=0
-    )
-    target_update_every: int = static(1, "gradient steps between target updates", at_least=1)
-    bootstrap_truncation: bool = static(
-        True,
-        "bootstrap time limits from the final observation (false: treat them as terminal, "
-        "the common bug, for ablations)",
-    )
-    learning_rate: float = hyperparameter(3e-4, "learning rate (Adam)", above=0)
-    max_grad_norm: float = hyperparameter(10.0, "gradient clipping (global norm)", above=0)
-    gamma: float = hyperparameter(0.99, "discount γ", at_least=0, at_most=1)
-    tau: float = hyperparameter(1.0, "target update θ̄ ← τθ + (1 − τ)θ̄", above=0, at_most=1)
-
-    @property
-    def steps_per_update(self) -> int:
-        return self.num_envs * self.num_steps
-
-    def check(self) -> None:
-        super().check()
-        if self.buffer_size < self.steps_per_update:
-            raise ConfigError(
-                f"buffer_size={self.buffer_size} cannot hold one update's "
-                f"num_envs × num_steps = {self.steps_per_update} transitions.",
-                "buffer_size",
-            )
-        if self.learning_starts >= self.num_updates * self.steps_per_update:
-            raise ConfigError(
-                f"learning_starts={self.learning_starts} is not below the run's "
-                f"{self.num_updates * self.steps_per_update} environment steps, so it would "
-                "never learn; lower learning_starts or raise total_steps.",
-                "learning_starts",
-            )
 
 
 class Learners(NamedTuple):

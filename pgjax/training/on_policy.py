@@ -4,7 +4,6 @@ state, the actor-critic loss, and acting with the trained policy."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -14,35 +13,10 @@ import optax
 
 import pgjax
 from pgjax.envs import EnvSpec, env_spec, make_env, normalize_observation, observation_moments
-from pgjax.training.config import Config, hyperparameter, static
+from pgjax.training.config import OnPolicyConfig
 from pgjax.training.networks import ActorCritic, init_network
 from pgjax.training.optimizers import learning_rate_schedule, make_optimizer
 from pgjax.training.types import EnvCarry, Hyperparams, OnPolicyState, PolicyGradientBatch
-
-
-@dataclasses.dataclass(frozen=True)
-class OnPolicyConfig(Config):
-    """The settings of every on-policy algorithm; one update is a rollout of `num_steps` steps
-    in each of `num_envs` environments, then the algorithm's gradient steps."""
-
-    num_steps: int = static(128, "rollout length per environment per update", at_least=1)
-    shared_network: bool = static(False, "actor and critic share one MLP torso")
-    normalize_observations: bool = static(False, "standardise observations (running stats)")
-    scale_rewards: bool = static(False, "divide rewards by the running std of the return")
-    optimizer: str = static("adam", "optimiser", choices=("adam", "rmsprop"))
-    anneal_learning_rate: bool = static(True, "anneal the learning rate linearly to 0")
-    learning_rate: float = hyperparameter(2.5e-4, "learning rate", above=0)
-    max_grad_norm: float = hyperparameter(0.5, "gradient clipping (global norm)", above=0)
-    gamma: float = hyperparameter(0.99, "discount γ", at_least=0, at_most=1)
-
-    @property
-    def steps_per_update(self) -> int:
-        return self.num_envs * self.num_steps
-
-    @property
-    def gradient_steps_per_update(self) -> int:
-        """Optimiser steps per update (what the learning-rate schedule counts)."""
-        return 1
 
 
 class Setup(NamedTuple):

@@ -11,8 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from pgjax import runs
 from pgjax.algorithms import a2c, impala
-from pgjax.training import driver
 from pgjax.training.parallel import across_devices
 
 KEY = jax.random.key(0, impl="rbg")  # compiles faster than threefry (see test_reinforce.py)
@@ -71,17 +71,17 @@ def test_an_interrupted_run_resumed_through_the_driver_is_the_uninterrupted_run(
         if len(calls) == 2:
             os.kill(os.getpid(), signal.SIGINT)
 
-    options = driver.RunOptions(chunk_updates=4, chunk_seconds=1e9, tensorboard=False)
-    first = driver.run(
+    options = runs.RunOptions(chunk_updates=4, chunk_seconds=1e9, tensorboard=False)
+    first = runs.run(
         impala.IMPALA, config, seeds, tmp_path, options=options,
         progress=interrupt_after_the_first_chunk,
     )  # fmt: skip
     assert first.status == "interrupted" and 0 < first.updates < 9
-    second = driver.resume(tmp_path)
+    second = runs.resume(tmp_path)
     assert second.status == "completed" and second.updates == 9
     # The whole state went through the checkpoint, the actors' ring of parameters included: a
     # lost or stale ring would act with other parameters and draw other trajectories. (Bits:
-    # the driver promises them, tests/training/test_driver.py checks that.)
+    # the driver promises them, tests/training/test_runs.py checks that.)
     for a, b in zip(jax.tree.leaves(second.state), jax.tree.leaves(state), strict=True):
         if jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key):
             a, b = jax.random.key_data(a), jax.random.key_data(b)

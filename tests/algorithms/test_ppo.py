@@ -18,7 +18,7 @@ def train_and_evaluate(config: PPOConfig, num_seeds: int, episodes: int = 16) ->
     """Final deterministic-policy returns, `[num_seeds, episodes]`."""
     keys = jax.random.split(jax.random.key(0), num_seeds)
     state, _ = across_devices(make_train(config), num_seeds)(keys)
-    return np.asarray(evaluate_runs(PPO, config, state, jax.random.key(1), episodes))
+    return np.asarray(evaluate_runs(PPO, config, state, 1, episodes)["return"])
 
 
 # Thresholds: each test states the distribution of its statistic measured over 32 seeds (one

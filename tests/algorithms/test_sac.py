@@ -9,9 +9,9 @@ import jax
 import numpy as np
 import pytest
 
+from pgjax import runs
 from pgjax.algorithms.sac import SAC, SACConfig
 from pgjax.cli import main
-from pgjax.training import driver
 from pgjax.training.evaluation import make_train_and_evaluate
 from pgjax.training.parallel import across_devices
 
@@ -50,12 +50,11 @@ def test_pgjax_train_sac_writes_a_run_that_resumes_to_the_same_bits_and_evaluate
     assert record["algorithm"] == "sac" and record["env_id"] == "Pendulum-v1"
     # The checkpoint holds the whole state, replay buffer included: `pgjax evaluate` reloads it
     # and reproduces the training command's final evaluation (same episodes) exactly.
-    algorithm, config, record = driver.read_run(run_dir)
-    restored, updates = driver.restore_state(algorithm, config, record, run_dir)
+    restored, updates = runs.restore(run_dir)[3:]
     assert updates == 120 and np.asarray(restored.buffer.size).tolist() == [64, 64]
     assert np.asarray(restored.updates).tolist() == [120, 120]
     final = json.loads((run_dir / "evaluation.json").read_text())
     assert main(["evaluate", str(run_dir), "--episodes", "2"]) == 0
     evaluation = json.loads((run_dir / "evaluation.json").read_text())
-    assert evaluation["per_seed_mean_return"] == final["per_seed_mean_return"]
+    assert evaluation["per_seed"] == final["per_seed"]
     assert -1700 <= evaluation["mean_return"] <= 0

@@ -76,7 +76,7 @@ def test_trpo_solves_cartpole_and_every_accepted_step_keeps_the_kl_bound():
     # 500, min 372. (At δ = 1e-6 it still scores 220 to 384: an argmax over a barely trained
     # policy balances a while, which is why the training returns above are the sharper test.)
     first_eight = jax.tree.map(lambda x: x[:8], state)
-    final = np.asarray(evaluate_runs(trpo.TRPO, config, first_eight, KEY, 20)).mean(1)
+    final = np.asarray(evaluate_runs(trpo.TRPO, config, first_eight, 0, 20)["return"]).mean(1)
     assert np.median(final) >= 350, final
 
 

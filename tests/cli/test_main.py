@@ -14,9 +14,9 @@ import time
 import jax
 import numpy as np
 
+from pgjax import runs
 from pgjax.algorithms.ppo import PPO, PPOConfig
 from pgjax.cli import main
-from pgjax.training import driver
 
 
 def test_train_writes_every_promised_file_and_evaluate_reloads_it(tmp_path, capsys):
@@ -50,7 +50,7 @@ def test_train_writes_every_promised_file_and_evaluate_reloads_it(tmp_path, caps
     assert "mean return" in capsys.readouterr().out
     evaluation = json.loads((run_dir / "evaluation.json").read_text())
     assert evaluation["episodes_per_seed"] == 5
-    assert set(evaluation["per_seed_mean_return"]) == {"0", "1"}
+    assert set(evaluation["per_seed"]) == {"0", "1"}
     # A barely trained CartPole policy balances for at least a few steps and at most 500.
     assert 5 <= evaluation["mean_return"] <= 500
 
@@ -87,9 +87,9 @@ def test_ctrl_c_checkpoints_exits_promptly_and_resume_gives_the_uninterrupted_ru
     out, err = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, (out, err)
     # The same run uninterrupted, in this process (the CLI's own driver, same devices).
-    driver.run(PPO, PPOConfig(total_steps=1_000_000), [0, 1], whole)
+    runs.run(PPO, PPOConfig(total_steps=1_000_000), [0, 1], whole)
     assert (cut / "metrics.csv").read_bytes() == (whole / "metrics.csv").read_bytes()
-    states = [driver.restore_state(*driver.read_run(d), d) for d in (cut, whole)]
+    states = [runs.restore(d)[3:] for d in (cut, whole)]
     assert states[0][1] == states[1][1] == 1953
     for a, b in zip(*(jax.tree.leaves(s.params) for s, _ in states), strict=True):
         np.testing.assert_array_equal(a, b)

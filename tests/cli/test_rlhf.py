@@ -6,18 +6,17 @@ from __future__ import annotations
 import csv
 import json
 
-import numpy as np
 import pytest
 
-from pgjax.cli import main, rlhf
+from pgjax.cli import main, rlhf, session
 
 # A 1-block, width-16 transformer, 3 updates of 8 responses: a smoke test of the plumbing.
 TINY = [
-    "--hidden-sizes", "16", "--num-heads", "2", "--prompt-length", "3",
+    "--num-blocks", "1", "--width", "16", "--num-heads", "2", "--prompt-length", "3",
     "--response-length", "6", "--target-length", "3", "--pretrain-steps", "30",
     "--preference-pairs", "64", "--reward-model-batch-size", "32",
-    "--reward-model-epochs", "1", "--num-envs", "8", "--group-size", "4",
-    "--num-epochs", "1", "--num-minibatches", "2", "--total-steps", str(3 * 8 * 6),
+    "--reward-model-epochs", "1", "--responses-per-update", "8", "--group-size", "4",
+    "--num-epochs", "1", "--num-minibatches", "2", "--num-updates", "3",
     "--eval-prompts", "16", "--no-progress", "--no-tensorboard",
 ]  # fmt: skip
 
@@ -44,31 +43,32 @@ def test_a_run_writes_metrics_curves_evaluation_and_samples(run_dir):
     assert expected <= set(rows[0])
     evaluation = json.loads((run_dir / "evaluation.json").read_text())
     assert set(evaluation["per_seed"]) == {"0", "1"}
+    assert evaluation["algorithm"] == "rlhf-grpo" and evaluation["episodes_per_seed"] == 16
     for seed in evaluation["per_seed"].values():
         assert 0.0 <= seed["reward_model_accuracy"] <= 1.0
-        assert seed["reference"]["kl_sequence"] == 0.0 and seed["policy"]["kl_sequence"] >= 0
+        assert seed["reference/kl_sequence"] == 0.0 and seed["policy/kl_sequence"] >= 0
     samples = (run_dir / "samples.md").read_text()
     assert "reference (seed 0)" in samples and "policy, seed 1" in samples
     assert samples.count("\n| `^") == 8  # one row per prompt
 
 
-def test_evaluate_restores_an_rlhf_run_for_the_rlhf_report(run_dir, monkeypatch):
-    # The report itself is what the run above wrote; here: the checkpoint restores into the
-    # RLHF state (both seeds) and goes to it with --episodes fresh prompts.
-    calls = []
-    monkeypatch.setattr(rlhf, "report", lambda *args: calls.append(args))
+def test_evaluate_restores_an_rlhf_run_and_reports_it_as_rlhf(run_dir, capsys):
+    capsys.readouterr()
     assert main(["evaluate", str(run_dir), "--episodes", "24"]) == 0
-    (config, seeds, state, path, prompts, seed) = calls[0]
-    assert config.group_size == 4 and seeds == [0, 1] and prompts == 24 and seed == 0
-    assert state.kl_coef.shape == (2,) and path == run_dir
-    np.testing.assert_allclose(state.kl_coef, 0.3)
+    out = capsys.readouterr().out
+    assert "reference:" in out and "policy   :" in out and "held-out accuracy" in out
+    evaluation = json.loads((run_dir / "evaluation.json").read_text())
+    assert evaluation["episodes_per_seed"] == 24 and evaluation["updates"] == 3
+    assert set(evaluation["per_seed"]) == {"0", "1"}
 
 
-def test_resume_of_an_rlhf_run_continues_it_with_the_rlhf_report(run_dir, monkeypatch):
+def test_resume_of_an_rlhf_run_goes_through_the_rlhf_report(run_dir, monkeypatch):
     calls = []
-    monkeypatch.setattr(rlhf, "resume", lambda path, no_progress: calls.append(path) or 0)
+    monkeypatch.setattr(session, "drive", lambda *args: calls.append(args) or 0)
     assert main(["resume", str(run_dir), "--no-progress"]) == 0
-    assert calls == [run_dir]
+    (_, algorithm, _, record, path, _, report) = calls[0]
+    assert algorithm.name == "rlhf-grpo" and report is rlhf.REPORT and path == run_dir
+    assert record["options"]["eval_episodes"] == 16  # the run's own, recorded
 
 
 @pytest.mark.parametrize(
@@ -76,8 +76,8 @@ def test_resume_of_an_rlhf_run_continues_it_with_the_rlhf_report(run_dir, monkey
     [
         (["rlhf"], "usage: pgjax rlhf {ppo,grpo,dr-grpo,rloo}"),
         (["rlhf", "sac"], "unknown algorithm 'sac'; choose one of ppo, grpo, dr-grpo, rloo"),
-        (["rlhf", "grpo", "--group-size", "5"], "group_size=5 must divide num_envs=64"),
-        (["rlhf", "ppo", "--hidden-sizes", "64,32"], "(option --hidden-sizes)"),
+        (["rlhf", "grpo", "--group-size", "5"], "group_size=5 must divide responses_per_update=64"),
+        (["rlhf", "ppo", "--width", "0"], "width must be >= 1, got 0. (option --width)"),
         (["rlhf", "ppo", "--num-heads", "3"], "num_heads=3 must divide the width 64"),
         (["rlhf", "rloo", "--kl-coef", "-1"], "kl_coef must be >= 0, got -1.0"),
         (["rlhf", "ppo", "--kl-coef", "0"], "kl_coef=0 with adaptive_kl: the controller"),

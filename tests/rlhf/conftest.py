@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from pgjax.rlhf import pipeline
-from pgjax.rlhf.evaluation import evaluate
+from pgjax.rlhf.config import RLHFConfig
+from pgjax.rlhf.evaluation import evaluate_policy as evaluate
 from pgjax.rlhf.model import init_params
 from pgjax.rlhf.reward_model import preference_accuracy
 from pgjax.rlhf.sampling import forward, generate
@@ -19,7 +20,8 @@ from pgjax.training.parallel import across_devices
 # A 2-block, width-32 transformer on prompts of 4 digits and responses of at most 10 tokens:
 # small enough to pretrain, fit a reward model and run RL in seconds per seed.
 SMALL = {
-    "hidden_sizes": (32, 32),
+    "num_blocks": 2,
+    "width": 32,
     "num_heads": 2,
     "prompt_length": 4,
     "response_length": 10,
@@ -27,7 +29,7 @@ SMALL = {
     "pretrain_steps": 200,
     "preference_pairs": 1024,
     "reward_model_epochs": 2,
-    "num_envs": 32,
+    "responses_per_update": 32,
     "num_minibatches": 2,
     "num_epochs": 2,
 }
@@ -46,7 +48,7 @@ def stages():
     """`(states, reference_metrics, reward_model_accuracy)` for seeds 0-7: the RL start states
     (leading axis 8), the reference's `response_metrics` on 512 fresh prompts and the reward
     models' held-out accuracy on 1024 fresh pairs, each `[8]`."""
-    config = pipeline.RLHFConfig(**SMALL, total_steps=SMALL["num_envs"] * 10)
+    config = RLHFConfig(**SMALL, num_updates=10)
     config.validate()
 
     def one(seed):
@@ -54,7 +56,7 @@ def stages():
         eval_key, pair_key = jax.random.split(jax.random.key(1000 + seed))
         metrics = evaluate(config, state, state.reference, eval_key, EVAL_PROMPTS)
         accuracy = preference_accuracy(
-            config.model(), state.reward_model, config.task(), pair_key, 1024
+            config.model(), state.reward_model, config.task_spec(), pair_key, 1024
         )
         return state, metrics, accuracy
 
@@ -95,7 +97,7 @@ def sampled(small):
     """`(params, prompts, tokens, mask, old)`: 8 responses of a fresh small policy whose EOS
     is likely (so that many slots are padding), and its teacher-forced pass over them."""
     config = pipeline.RLHFConfig(**small)
-    model, spec = config.model(), config.task()
+    model, spec = config.model(), config.task_spec()
 
     @jax.jit
     def sample(key):

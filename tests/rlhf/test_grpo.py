@@ -102,7 +102,7 @@ def test_a_short_grpo_run_raises_the_hidden_true_reward(stages, train_rl, small)
     # measured over seeds 0-15 (2-core AMD EPYC, jax 0.10.2): 0.46-1.15, median 0.96, at a KL
     # of 0.9-1.9 nats per response. Learning rate 1e-9: exactly 0 on every seed.
     _, reference, _ = stages
-    config = grpo.GRPOConfig(**small, total_steps=small["num_envs"] * 10 * 30)
+    config = grpo.GRPOConfig(**small, num_updates=30)
     final, metrics = train_rl(grpo.GRPO, config, 30)
     gain = final["true_reward"] - reference["true_reward"]
     assert np.median(gain) >= 0.5, gain

@@ -9,34 +9,39 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from pgjax import algorithms
-from pgjax.rlhf import ALGORITHMS, pipeline, task
+from pgjax.rlhf import pipeline, task
+from pgjax.rlhf.config import RLHFConfig
 from pgjax.rlhf.sampling import Responses
+from pgjax.runs import registry
 from pgjax.training.config import ConfigError
 
 
 @pytest.mark.parametrize(
     ("overrides", "field", "message"),
     [
-        ({"env_id": "CartPole-v1"}, "env_id", "env_id must be one of digits"),
-        ({"hidden_sizes": (64, 32)}, "hidden_sizes", "transformer blocks of one width"),
+        ({"task": "CartPole-v1"}, "task", "task must be one of digits"),
+        ({"width": 0}, "width", "width must be >= 1"),
         ({"num_heads": 5}, "num_heads", "num_heads=5 must divide the width 64"),
         ({"target_length": 15}, "target_length", "= [1, 14] (room for longer responses"),
         ({"num_minibatches": 5}, "num_minibatches", "num_minibatches=5 must divide 64"),
         ({"reward_model_batch_size": 100}, "reward_model_batch_size", "must divide 2048"),
-        ({"total_steps": 100}, "total_steps", "less than one update (1024 steps)"),
+        ({"num_updates": 0}, "num_updates", "num_updates must be >= 1"),
     ],
 )
 def test_a_bad_setting_is_named_with_what_was_expected(overrides, field, message):
     with pytest.raises(ConfigError, match=re.escape(message)) as e:
-        pipeline.RLHFConfig(**overrides).validate()
+        RLHFConfig(**overrides).validate()
     assert e.value.field == field
 
 
 def test_every_rlhf_algorithm_resolves_by_name_and_validates_its_defaults():
-    assert set(ALGORITHMS) == {"rlhf-ppo", "rlhf-grpo", "rlhf-dr-grpo", "rlhf-rloo"}
-    for name, algorithm in ALGORITHMS.items():
-        assert algorithms.get(name) is algorithm and name not in algorithms.REGISTRY
+    names = registry.names("rlhf")
+    assert names == ["rlhf-ppo", "rlhf-grpo", "rlhf-dr-grpo", "rlhf-rloo"]
+    assert not set(names) & set(registry.names("control"))
+    for name in names:
+        algorithm = registry.get(name)
+        assert algorithm.name == name and registry.family_of(name) == "rlhf"
+        assert registry.config_class(name) is algorithm.config_class
         algorithm.config_class().validate()
         assert algorithm.config_class().num_updates == 200
 

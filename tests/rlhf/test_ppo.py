@@ -96,7 +96,7 @@ def test_a_short_ppo_run_raises_the_hidden_true_reward(stages, train_rl, small):
     # reward, measured over seeds 0-15 (2-core AMD EPYC, jax 0.10.2): 0.57-1.48, median 1.09,
     # at a KL of 0.7-2.0 nats per response. Learning rate 1e-9: exactly 0 on every seed.
     _, reference, _ = stages
-    config = ppo.PPOConfig(**small, total_steps=small["num_envs"] * 10 * 30)
+    config = ppo.PPOConfig(**small, num_updates=30)
     final, metrics = train_rl(ppo.PPO, config, 30)
     gain = final["true_reward"] - reference["true_reward"]
     assert np.median(gain) >= 0.6, gain

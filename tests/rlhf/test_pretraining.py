@@ -13,7 +13,7 @@ from pgjax.rlhf.pretraining import language_model_loss
 
 
 def _base_statistics(config):
-    spec = config.task()
+    spec = config.task_spec()
 
     @jax.jit
     def statistics(key):

@@ -28,7 +28,7 @@ def test_the_reward_model_ranks_held_out_pairs_well_above_chance(stages):
 
 def test_its_loss_is_the_bradley_terry_loss_of_chosen_over_rejected_scores(small):
     config = pipeline.RLHFConfig(**small)
-    model, spec = config.model(), config.task()
+    model, spec = config.model(), config.task_spec()
 
     @jax.jit
     def losses(key):
@@ -50,7 +50,7 @@ def test_its_loss_is_the_bradley_terry_loss_of_chosen_over_rejected_scores(small
 def test_held_out_accuracy_orders_pairs_as_the_true_reward_does(small):
     # A "reward model" whose score is the true reward itself is right on every pair, its
     # negation on none; ties of the true reward are left out.
-    spec = pipeline.RLHFConfig(**small).task()
+    spec = pipeline.RLHFConfig(**small).task_spec()
 
     class TrueReward:
         def apply(self, params, tokens, positions):

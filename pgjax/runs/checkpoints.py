@@ -2,21 +2,30 @@
 
 Each checkpoint holds two items: `state` (the pytree, every leaf with its leading run axis;
 PRNG keys as their raw data) and `meta` (JSON: algorithm, environment, seeds, the config's
-fingerprint, updates and environment steps done). orbax writes each to a temporary directory
-and renames it when complete, so a checkpoint is either whole or absent; the manager keeps the
-last few.
+fingerprint, updates and environment steps done, and a SHA-256 digest of every array of the
+state). orbax writes each to a temporary directory and renames it when complete, so a
+checkpoint is either whole or absent; the manager keeps the last few.
+
+Integrity: the digests are computed from the state as it is saved and compared with the state
+as it is restored, so a checkpoint whose files were damaged afterwards (a flipped byte, a
+truncated file) is named as corrupted, never loaded; `restore(..., updates=N)` restores an
+earlier one instead.
 """
 
 from __future__ import annotations
 
+import hashlib
 import sys
+import time
 import warnings
 from pathlib import Path
 from typing import Any
 
 import jax
+import numpy as np
 
-from pgjax.training.rundir import CHECKPOINTS, RunDirectoryError
+from pgjax.runs import distributed
+from pgjax.runs.rundir import CHECKPOINTS, RunDirectoryError
 
 with warnings.catch_warnings():  # orbax warns at import about optional backends it lacks
     warnings.simplefilter("ignore")
@@ -44,6 +53,24 @@ def _wrap_keys(tree, template):
     )
 
 
+class CorruptCheckpointError(RunDirectoryError):
+    """A checkpoint whose arrays do not match the digests written with it."""
+
+
+def digests(state) -> dict[str, str]:
+    """SHA-256 of every array of a state (its dtype, shape and bytes), by its path in the
+    tree: what a checkpoint's metadata records at save time and `restore` checks. Arrays spread
+    over processes are gathered first, so every process computes the same digests."""
+    leaves = jax.tree_util.tree_leaves_with_path(distributed.fetch(_key_data(state)))
+    result = {}
+    for path, leaf in leaves:
+        array = np.ascontiguousarray(leaf)
+        digest = hashlib.sha256(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(array.tobytes())
+        result[jax.tree_util.keystr(path)] = digest.hexdigest()
+    return result
+
+
 class Checkpoints:
     """The checkpoints of one run directory."""
 
@@ -59,15 +86,37 @@ class Checkpoints:
         """The number of updates of the newest complete checkpoint (None: there is none)."""
         return self._manager.latest_step()
 
+    def all(self) -> list[int]:
+        """The updates of every complete checkpoint, oldest first."""
+        return sorted(self._manager.all_steps())
+
     def save(self, updates: int, state: Any, meta: dict) -> None:
         """Starts writing the checkpoint after `updates` updates (in the background: the
-        training state is copied to the host first, so training may go on)."""
+        training state is copied to the host first, so training may go on), with the digests
+        of its arrays in `meta`."""
+        meta = {**meta, "digests": digests(state)}
         self._manager.save(
             updates,
             args=ocp.args.Composite(
                 state=ocp.args.StandardSave(_key_data(state)), meta=ocp.args.JsonSave(meta)
             ),
         )
+
+    def discard_after(self, updates: int) -> list[Path]:
+        """Moves the checkpoints after `updates` aside (renamed `N.discarded-TIME`, so that a
+        run resumed from an earlier checkpoint writes its own; nothing is deleted). Returns
+        where they went."""
+        moved = []
+        if distributed.is_primary():
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            for step in self.all():
+                if step > updates:
+                    target = self.directory / f"{step}.discarded-{stamp}"
+                    (self.directory / str(step)).rename(target)
+                    moved.append(target)
+        distributed.barrier("pgjax: later checkpoints moved aside")
+        self._manager.reload()
+        return moved
 
     def wait(self) -> None:
         """Blocks until every checkpoint started is on disk."""
@@ -110,7 +159,30 @@ class Checkpoints:
                     f"{path} was written for {name}={meta.get(name)!r}, but config.json says "
                     f"{expected.get(name)!r}."
                 )
+        self._verify(path, updates, restored["state"], meta)
         return _wrap_keys(restored["state"], template), meta
+
+    def _verify(self, path: Path, updates: int, state, meta: dict) -> None:
+        """Raises CorruptCheckpointError when the restored arrays differ from the digests
+        saved with them (checkpoints written before digests existed are not checked)."""
+        saved = meta.get("digests")
+        if saved is None:
+            return
+        now = digests(state)
+        bad = [name for name in saved if now.get(name) != saved[name]]
+        if not bad and set(now) == set(saved):
+            return
+        earlier = [step for step in self.all() if step < updates]
+        offer = (
+            f"earlier checkpoints: {', '.join(map(str, earlier))}; `pgjax resume RUN_DIR "
+            f"--from-checkpoint {earlier[-1]}` continues from the newest of them"
+            if earlier
+            else "there is no earlier checkpoint"
+        )
+        where = f"state{bad[0]}" if bad else "its arrays"
+        raise CorruptCheckpointError(
+            f"{path} is corrupted: {where} does not match the digest written with it; {offer}."
+        )
 
     def close(self) -> None:
         self._manager.close()

@@ -1,5 +1,5 @@
 """Beyond one device per run: data-parallel runs (`across_devices(..., envs_devices=D)`) and
-runs over several processes (`pgjax.training.distributed`, real processes on localhost)."""
+runs over several processes (`pgjax.runs.distributed`, real processes on localhost)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,10 @@ import pytest
 
 from pgjax.algorithms.a2c import A2C, A2CConfig
 from pgjax.algorithms.ppo import PPO, PPOConfig
-from pgjax.training import driver, rundir
-from pgjax.training.distributed import launched_by_cluster
+from pgjax import runs
+from pgjax.runs import rundir
+from pgjax.runs.record import read_run
+from pgjax.runs.distributed import launched_by_cluster
 from pgjax.training.evaluation import evaluate_runs
 from pgjax.training.parallel import across_devices
 
@@ -60,7 +62,7 @@ def test_data_parallel_ppo_learns_cartpole():
     seeds = np.arange(2, dtype=np.uint32)
     run = across_devices(PPO.make_train(config), len(seeds), envs_devices=2)
     state, _ = run(jax.vmap(jax.random.key)(seeds))
-    returns = np.asarray(evaluate_runs(PPO, config, state, jax.random.key(1), 16)).mean(1)
+    returns = np.asarray(evaluate_runs(PPO, config, state, 1, 16)["return"]).mean(1)
     assert (returns >= 475).all(), returns
 
 
@@ -111,8 +113,8 @@ def _two_processes(args, out):
 
 def _one_process(config, out, envs_devices=1):
     """The same run in this process, whose two CPU devices conftest.py set up."""
-    options = driver.RunOptions(envs_devices=envs_devices, tensorboard=False)
-    return driver.run(PPO, config, [0, 1], out, options=options)
+    options = runs.RunOptions(envs_devices=envs_devices, tensorboard=False)
+    return runs.run(PPO, config, [0, 1], out, options=options)
 
 
 def test_two_processes_give_what_one_process_with_two_devices_gives(tmp_path):

@@ -156,7 +156,7 @@ class MetricsLog:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         if not self.path.exists():
-            writer.writerow(["update", "run", "seed", "env_steps", *names])
+            writer.writerow(self.header(names))
         columns = [np.asarray(metrics[n], np.float64) for n in names]
         for k in range(columns[0].shape[1]):
             update = first_update + k
@@ -189,6 +189,31 @@ class MetricsLog:
         except ValueError as error:
             raise RunDirectoryError(f"{self.path} is corrupt ({error}).") from None
         return {name: table[:, :, i].T for i, name in enumerate(header) if name not in ("run",)}
+
+    def header(self, metric_names) -> list[str]:
+        """The columns of a metrics.csv with these metrics."""
+        return ["update", "run", "seed", "env_steps", *sorted(metric_names)]
+
+    def check(self, num_updates: int, num_runs: int, metric_names) -> None:
+        """Raises RunDirectoryError unless metrics.csv holds the rows of the first
+        `num_updates` updates under the header these metrics give: a deleted file, a replaced
+        header or missing rows would make a resumed run's history silently incomplete."""
+        if num_updates == 0:
+            return
+        if not self.path.is_file():
+            raise RunDirectoryError(
+                f"{self.path} is missing, but the checkpoint continues from update "
+                f"{num_updates}: its history would be lost. Put the file back, or start the "
+                "run again with --overwrite."
+            )
+        with self.path.open(newline="") as f:
+            header = next(csv.reader(f), [])
+        expected = self.header(metric_names)
+        if header != expected:
+            raise RunDirectoryError(
+                f"{self.path} has the columns {header}, not this run's {expected}: was it "
+                "edited or replaced?"
+            )
 
     def truncate(self, num_updates: int, num_runs: int) -> None:
         """Keeps the header and the rows of the first `num_updates` updates (atomically)."""

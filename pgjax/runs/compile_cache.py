@@ -3,7 +3,7 @@
 A training program takes seconds to compile and is the same every time the same command runs,
 so a second run (or every run of a sweep after the first) should load it instead:
 
-    from pgjax.training.compile_cache import enable_compile_cache
+    from pgjax.runs.compile_cache import enable_compile_cache
     enable_compile_cache()              # ~/.cache/pgjax/jax-compilation-cache, or as configured
 
 Where: the `directory` argument, else the environment variable `PGJAX_COMPILE_CACHE` (a path,

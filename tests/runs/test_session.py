@@ -15,7 +15,9 @@ import pytest
 from pgjax.algorithms.ppo import PPO, PPOConfig
 from pgjax.algorithms.sac import SAC, SACConfig
 from pgjax.algorithms.trpo import TRPO, TRPOConfig
-from pgjax.training import driver, rundir
+from pgjax import runs
+from pgjax.runs import rundir
+from pgjax.runs.record import read_run
 from pgjax.training.config import ConfigError
 from pgjax.training.parallel import across_devices
 
@@ -42,14 +44,14 @@ def _assert_bitwise(result, state, metrics):
     ("algorithm", "config", "options"),
     [
         # chunks of 1 update each; chunks of 4, 4 and 2
-        (PPO, PPO_CONFIG, driver.RunOptions(chunk_updates=4, chunk_seconds=1e-9)),
-        (PPO, PPO_CONFIG, driver.RunOptions(chunk_updates=4, chunk_seconds=1e9)),
-        (TRPO, TRPO_CONFIG, driver.RunOptions(chunk_updates=3, chunk_seconds=1e9)),
+        (PPO, PPO_CONFIG, runs.RunOptions(chunk_updates=4, chunk_seconds=1e-9)),
+        (PPO, PPO_CONFIG, runs.RunOptions(chunk_updates=4, chunk_seconds=1e9)),
+        (TRPO, TRPO_CONFIG, runs.RunOptions(chunk_updates=3, chunk_seconds=1e9)),
     ],
 )
 def test_chunked_run_equals_the_single_scan_bit_for_bit(tmp_path, algorithm, config, options):
     state, metrics = _single_scan(algorithm, config)
-    result = driver.run(algorithm, config, SEEDS, tmp_path / "run", options=options)
+    result = runs.run(algorithm, config, SEEDS, tmp_path / "run", options=options)
     assert result.status == "completed" and result.updates == config.num_updates
     _assert_bitwise(result, state, metrics)
     # metrics.csv holds the same numbers, exactly (floats are written with repr).
@@ -98,7 +100,7 @@ def _assert_tensorboard_holds(run_dir, result, config):
 def test_tensorboard_gets_every_finite_metric_of_every_update_and_no_nan(tmp_path):
     pytest.importorskip("tensorboardX")
     config = PPO_CONFIG
-    result = driver.run(PPO, config, SEEDS, tmp_path, options=driver.RunOptions(chunk_updates=3))
+    result = runs.run(PPO, config, SEEDS, tmp_path, options=runs.RunOptions(chunk_updates=3))
     _assert_tensorboard_holds(tmp_path, result, config)
     assert np.isnan(result.metrics["episode_return"]).any()  # the test covers skipped points
 
@@ -115,9 +117,9 @@ def _interrupt_after_first_chunk():
 
 
 def test_interrupted_then_resumed_run_equals_an_uninterrupted_one(tmp_path):
-    options = driver.RunOptions(chunk_updates=3, chunk_seconds=1e9, checkpoint_every=100)
-    whole = driver.run(PPO, PPO_CONFIG, SEEDS, tmp_path / "whole", options=options)
-    first = driver.run(
+    options = runs.RunOptions(chunk_updates=3, chunk_seconds=1e9, checkpoint_every=100)
+    whole = runs.run(PPO, PPO_CONFIG, SEEDS, tmp_path / "whole", options=options)
+    first = runs.run(
         PPO, PPO_CONFIG, SEEDS, tmp_path / "cut", options=options,
         progress=_interrupt_after_first_chunk(),
     )  # fmt: skip
@@ -134,7 +136,7 @@ def test_interrupted_then_resumed_run_equals_an_uninterrupted_one(tmp_path):
         bogus = {"loss": np.full((2, PPO_CONFIG.num_updates), 1e9)}  # some past the run's end
         stale.write(first.updates, bogus, PPO_CONFIG.steps_per_update)
         stale.close()
-    second = driver.resume(tmp_path / "cut")
+    second = runs.resume(tmp_path / "cut")
     assert second.status == "completed"
     assert second.session_updates == PPO_CONFIG.num_updates - first.updates
     assert (tmp_path / "cut" / "metrics.csv").read_bytes() == (
@@ -144,7 +146,7 @@ def test_interrupted_then_resumed_run_equals_an_uninterrupted_one(tmp_path):
     if stale is not None:
         _assert_tensorboard_holds(tmp_path / "cut", whole, PPO_CONFIG)
     # The checkpoints hold the state the driver returned.
-    restored, updates = driver.restore_state(*driver.read_run(tmp_path / "cut"), tmp_path / "cut")
+    restored, updates = runs.restore(tmp_path / "cut")[3:]
     assert updates == PPO_CONFIG.num_updates
     leaves = zip(jax.tree.leaves(restored.params), jax.tree.leaves(whole.state.params), strict=True)
     for a, b in leaves:
@@ -152,8 +154,8 @@ def test_interrupted_then_resumed_run_equals_an_uninterrupted_one(tmp_path):
 
 
 def test_a_diverging_run_stops_naming_update_and_metric_and_saves_nothing(tmp_path):
-    with pytest.raises(driver.DivergenceError, match=r"at update 0 \(seed 3\): \w+ is not finite"):
-        driver.run(
+    with pytest.raises(runs.DivergenceError, match=r"at update 0 \(seed 3\): \w+ is not finite"):
+        runs.run(
             PPO, PPO_CONFIG, SEEDS, tmp_path, hyperparams={
                 "learning_rate": np.full(2, 1e30, np.float32),
                 "max_grad_norm": np.full(2, 1e30, np.float32),
@@ -163,13 +165,13 @@ def test_a_diverging_run_stops_naming_update_and_metric_and_saves_nothing(tmp_pa
     assert status["status"] == "diverged" and "no checkpoint" in status["message"]
     assert not list((tmp_path / "checkpoints").glob("[0-9]*"))
     with pytest.raises(rundir.RunDirectoryError, match="holds no checkpoint"):
-        driver.restore_state(*driver.read_run(tmp_path), tmp_path)
+        runs.restore(tmp_path)[3:]
 
 
 def test_target_return_stops_the_run_and_records_why(tmp_path):
     # Any return beats -1: the run stops at the first chunk boundary, after one update.
-    options = driver.RunOptions(target_return=-1.0)
-    result = driver.run(PPO, PPO_CONFIG, SEEDS, tmp_path, options=options)
+    options = runs.RunOptions(target_return=-1.0)
+    result = runs.run(PPO, PPO_CONFIG, SEEDS, tmp_path, options=options)
     assert result.status == "target_reached" and result.updates == 1
     status = json.loads((tmp_path / "status.json").read_text())
     assert status["status"] == "target_reached" and status["target_return"] == -1.0
@@ -181,53 +183,53 @@ def test_target_return_stops_the_run_and_records_why(tmp_path):
 def test_a_non_empty_run_directory_is_refused_unless_overwritten(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(rundir.RunDirectoryError, match=r"is not empty.*--overwrite"):
-        driver.run(PPO, PPO_CONFIG, SEEDS, tmp_path)
-    driver.run(PPO, PPO_CONFIG, SEEDS, tmp_path, overwrite=True)
+        runs.run(PPO, PPO_CONFIG, SEEDS, tmp_path)
+    runs.run(PPO, PPO_CONFIG, SEEDS, tmp_path, overwrite=True)
     assert (tmp_path / "notes.txt").read_text() == "mine"  # overwrite removes pgjax's files only
     assert (tmp_path / "config.json").exists()
 
 
 def test_resume_refuses_a_run_directory_whose_files_disagree(tmp_path):
-    driver.run(PPO, PPO_CONFIG, SEEDS, tmp_path)
+    runs.run(PPO, PPO_CONFIG, SEEDS, tmp_path)
     path = tmp_path / "config.json"
     record = json.loads(path.read_text())
     path.write_text(json.dumps({**record, "seeds": [3, 5]}))
     with pytest.raises(rundir.RunDirectoryError, match=r"was written for seeds=\[3, 4\]"):
-        driver.resume(tmp_path)
+        runs.resume(tmp_path)
     record["config"]["clip_eps"] = 0.3
     path.write_text(json.dumps(record))
     with pytest.raises(rundir.RunDirectoryError, match="does not match its fingerprint"):
-        driver.resume(tmp_path)
+        runs.resume(tmp_path)
     path.write_text("{not json")
     with pytest.raises(rundir.RunDirectoryError, match=r"config\.json is not readable JSON"):
-        driver.resume(tmp_path)
+        runs.resume(tmp_path)
 
 
 def test_bad_seeds_options_and_configs_are_refused_before_compiling(tmp_path):
     for seeds, message in (([], "non-empty"), ([1, 1], "distinct"), ([-1], r"\[0, 2\*\*32\)")):
         with pytest.raises(ConfigError, match=message):
-            driver.run(PPO, PPO_CONFIG, seeds, tmp_path)
-    with pytest.raises(ConfigError, match="checkpoint_every must be >= 1"):
-        driver.run(PPO, PPO_CONFIG, SEEDS, tmp_path, options=driver.RunOptions(checkpoint_every=0))
+            runs.run(PPO, PPO_CONFIG, seeds, tmp_path)
+    with pytest.raises(ConfigError, match=r"checkpoint_every must be an int in \[1,"):
+        runs.run(PPO, PPO_CONFIG, SEEDS, tmp_path, options=runs.RunOptions(checkpoint_every=0))
     with pytest.raises(ConfigError, match="ppo takes a PPOConfig, got TRPOConfig"):
-        driver.run(PPO, TRPO_CONFIG, SEEDS, tmp_path)
+        runs.run(PPO, TRPO_CONFIG, SEEDS, tmp_path)
     with pytest.raises(ConfigError, match="envs_devices=99 is more than the 2 device"):
-        driver.run(PPO, PPO_CONFIG, SEEDS, tmp_path, options=driver.RunOptions(envs_devices=99))
+        runs.run(PPO, PPO_CONFIG, SEEDS, tmp_path, options=runs.RunOptions(envs_devices=99))
     with pytest.raises(ConfigError, match="sac does not split a run over devices"):
-        two = driver.RunOptions(envs_devices=2)
-        driver.run(SAC, SACConfig(total_steps=1000), SEEDS, tmp_path, options=two)
+        two = runs.RunOptions(envs_devices=2)
+        runs.run(SAC, SACConfig(total_steps=1000), SEEDS, tmp_path, options=two)
     assert not any(tmp_path.iterdir())
 
 
 def test_a_run_trained_on_more_devices_than_here_is_still_read_and_restored(tmp_path):
-    options = driver.RunOptions(envs_devices=2, tensorboard=False)
-    result = driver.run(PPO, PPO_CONFIG, SEEDS, tmp_path, options=options)
+    options = runs.RunOptions(envs_devices=2, tensorboard=False)
+    result = runs.run(PPO, PPO_CONFIG, SEEDS, tmp_path, options=options)
     record = json.loads((tmp_path / rundir.CONFIG).read_text())
     record["options"]["envs_devices"] = 8  # as if trained on a machine with 8 devices
     (tmp_path / rundir.CONFIG).write_text(json.dumps(record))
-    algorithm, config, record = driver.read_run(tmp_path)
-    state, updates = driver.restore_state(algorithm, config, record, tmp_path)
+    algorithm, config, record = read_run(tmp_path)
+    state, updates = runs.restore(tmp_path)[3:]
     assert updates == PPO_CONFIG.num_updates
     _assert_bitwise(result._replace(metrics={}), state, {})
     with pytest.raises(ConfigError, match="envs_devices=8 is more than the 2 device"):
-        driver.resume(tmp_path)
+        runs.resume(tmp_path)

@@ -19,13 +19,14 @@ import numpy as np
 import pytest
 
 from pgjax.algorithms.impala import IMPALA_ASYNC, IMPALAConfig
-from pgjax.training import async_runtime, driver, rundir
-from pgjax.training.checkpoints import Checkpoints
+from pgjax import runs
+from pgjax.runs import actor_learner, rundir
+from pgjax.runs.checkpoints import Checkpoints
 
 # 40 steps per update (8 envs × 5 steps), 60 updates; every test shares the compiled programs.
 CONFIG = IMPALAConfig.for_env("CartPole-v1", total_steps=8 * 5 * 60)
 SEEDS = [0, 1]
-FAST = driver.RunOptions(chunk_seconds=0.02, checkpoint_every=3, tensorboard=False)
+FAST = runs.RunOptions(chunk_seconds=0.02, checkpoint_every=3, tensorboard=False)
 
 
 def actor_threads() -> list[threading.Thread]:
@@ -57,7 +58,7 @@ def test_actors_and_learner_on_two_devices_record_every_update_and_the_lag(tmp_p
     assert result.metrics["policy_lag"].shape == (2, 60)
 
     with pytest.raises(rundir.RunDirectoryError, match=r"trained with --async, which cannot"):
-        driver.resume(tmp_path)
+        runs.resume(tmp_path)
     checkpoints = Checkpoints(tmp_path)  # what `pgjax evaluate` restores
     assert checkpoints.latest() == 60
     checkpoints.close()

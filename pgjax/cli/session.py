@@ -1,0 +1,133 @@
+"""The one drive path every command that trains takes (`pgjax train`, `pgjax rlhf`, `pgjax
+resume`): the header, the progress bar, the run, its errors, the summary, the interrupt, then
+the family's report (`pgjax.cli.control`, `pgjax.cli.rlhf`, which do not import each other).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from pgjax.cli.options import EXIT_FAILED, EXIT_INTERRUPTED
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+    """What differs between algorithm families on the command line.
+
+    Attributes:
+      unit: what `steps_per_update` counts ("env steps", "token slots").
+      describe: `(algorithm, config, num_seeds) -> str`, the header's description of the run.
+      progress: `(config, num_seeds) -> progress bar` (called with the session's progress).
+      finish: `(run_dir, algorithm, config, record, state, evaluation) -> None`: plots and
+        prints after a run, given the run's evaluation (`pgjax.runs.api.evaluate`'s record).
+      show: `(run_dir, algorithm, config, record, state, evaluation) -> None`: what `pgjax
+        evaluate` prints of an evaluation.
+    """
+
+    unit: str
+    describe: Callable
+    progress: Callable
+    finish: Callable
+    show: Callable
+
+
+def say(*args, **kwargs) -> None:
+    """print on process 0 only."""
+    from pgjax.runs import distributed
+
+    if distributed.is_primary():
+        print(*args, **kwargs)
+
+
+def drive(start, algorithm, config, record, run_dir: Path, no_progress: bool, report: Report):
+    """Runs `start(progress) -> RunResult` (a session), then reports. Returns the exit status."""
+    import jax
+
+    from pgjax.runs import distributed
+    from pgjax.runs.session import DivergenceError, StorageError
+
+    seeds = record["seeds"]
+    processes = f" in {jax.process_count()} processes" if jax.process_count() > 1 else ""
+    say(
+        f"{report.describe(algorithm, config, len(seeds))} on {len(jax.devices())} "
+        f"{jax.devices()[0].platform.upper()} device(s){processes} -> {run_dir}",
+        flush=True,
+    )
+    bar = None
+    if distributed.is_primary() and not no_progress:
+        bar = report.progress(config, len(seeds))
+    try:
+        result = start(bar)
+    except (DivergenceError, StorageError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except jax.errors.JaxRuntimeError as error:
+        if jax.process_count() == 1:
+            raise
+        lost_process(error)
+    finally:
+        if bar is not None:
+            bar.close()
+    steps = len(seeds) * config.steps_per_update * result.session_updates
+    rate = f"{steps / result.run_seconds:,.0f}" if result.run_seconds > 0 else "n/a"
+    say(
+        f"compile {result.compile_seconds:.1f} s, run {result.run_seconds:.1f} s, {rate} "
+        f"{report.unit}/s; {result.status} after {result.updates} updates"
+    )
+    if result.signal is not None:
+        say(
+            f"{result.signal}: stopped after the run finished; its checkpoint and status are "
+            f"complete (`pgjax evaluate {run_dir}` reports it)."
+        )
+        return EXIT_INTERRUPTED
+    if result.status == "interrupted":
+        if record.get("runtime") == "async":
+            say(
+                "interrupted: checkpoint written (an --async run cannot be resumed; "
+                f"`pgjax evaluate {run_dir}` evaluates it)."
+            )
+        else:
+            say(f"interrupted: checkpoint written; continue with `pgjax resume {run_dir}`.")
+        return EXIT_INTERRUPTED
+    try:
+        evaluation = evaluate_state(
+            run_dir, algorithm, config, record, result.state, result.updates
+        )
+        if distributed.is_primary():
+            report.finish(run_dir, algorithm, config, record, result.state, evaluation)
+    except KeyboardInterrupt:
+        say(
+            f"\ninterrupted while reporting; the run is complete: `pgjax evaluate {run_dir}` "
+            "reports it.",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    return 0
+
+
+def evaluate_state(run_dir, algorithm, config, record, state, updates: int) -> dict:
+    """The evaluation of a run's final state (`record["options"]["eval_episodes"]` episodes,
+    the evaluation seed 0), written to evaluation.json: the record of
+    `pgjax.runs.api.evaluation_record`, with the arrays (`metrics`) and the compile time."""
+    from pgjax.runs.api import evaluation_record, write_evaluation
+    from pgjax.runs.evaluator import RunEvaluator
+
+    episodes = record["options"].get("eval_episodes", 10)
+    evaluator = RunEvaluator(algorithm, config, len(record["seeds"]), episodes)
+    metrics = evaluator(state, 0)
+    result = evaluation_record(algorithm, record, updates, episodes, True, 0, metrics)
+    write_evaluation(run_dir, result)
+    return {**result, "metrics": metrics, "compile_seconds": evaluator.compile_seconds}
+
+
+def lost_process(error) -> None:
+    """A peer process crashed or was killed: one line and exit, skipping the interpreter's
+    shutdown, where JAX's distributed client would abort on the missing peer."""
+    reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+    print(f"error: the run lost a process ({reason}); stopping.", file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    os._exit(EXIT_FAILED)

@@ -1,0 +1,197 @@
+"""The RLHF pipeline's configurations: the task, the models, the stages before RL and each RL
+algorithm's own settings.
+
+Plain dataclasses over `pgjax.training.config.Config` (no JAX import), so that the command line
+lists their options without starting JAX. The fields are RLHF's own: `task`, `num_updates`,
+`responses_per_update`, `num_blocks` and `width` of the transformer (none of the control
+configs' environment fields is reused with another meaning).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+from pgjax.training.config import Config, ConfigError, hyperparameter, static
+
+TASKS = ("digits",)  # the tasks of `pgjax.rlhf.task`
+AGGREGATIONS = ("mean", "seq_mean_token_mean", "seq_mean_token_sum", "constant_normalizer")
+
+
+@dataclasses.dataclass(frozen=True)
+class RLHFConfig(Config):
+    """The settings of the whole pipeline; algorithms add their own."""
+
+    task: str = static("digits", "the synthetic language task", choices=TASKS)
+    num_updates: int = static(200, "RL updates per seed", at_least=1)
+    responses_per_update: int = static(
+        64, "responses sampled per update (prompts × group size)", at_least=2
+    )
+    num_blocks: int = static(2, "transformer blocks", at_least=1)
+    width: int = static(64, "the transformer's model width", at_least=1)
+    activation: str = static("gelu", "MLP activation", choices=("tanh", "relu", "elu", "gelu"))
+    num_heads: int = static(4, "attention heads per block", at_least=1)
+    prompt_length: int = static(6, "digits per prompt", at_least=1)
+    response_length: int = static(16, "most tokens per response, EOS included", at_least=3)
+    target_length: int = static(8, "the hidden true reward's preferred response length", at_least=1)
+    pretrain_steps: int = static(400, "Adam steps of the reference's pretraining", at_least=1)
+    pretrain_batch_size: int = static(64, "sequences per pretraining step", at_least=1)
+    preference_pairs: int = static(2048, "labelled pairs the reward model learns from", at_least=1)
+    reward_model_epochs: int = static(4, "passes over the pairs", at_least=1)
+    reward_model_batch_size: int = static(64, "pairs per reward-model step", at_least=1)
+    num_epochs: int = static(4, "RL: passes over each batch of responses", at_least=1)
+    num_minibatches: int = static(4, "RL: minibatches per epoch", at_least=1)
+    pretrain_learning_rate: float = hyperparameter(3e-3, "pretraining peak learning rate", above=0)
+    reward_model_learning_rate: float = hyperparameter(1e-3, "reward-model learning rate", above=0)
+    preference_noise: float = hyperparameter(
+        1.0, "τ of the labels' Bradley-Terry noise: P(a ≻ b) = σ((r*_a − r*_b)/τ)", above=0
+    )
+    learning_rate: float = hyperparameter(3e-4, "RL learning rate (Adam, constant)", above=0)
+    max_grad_norm: float = hyperparameter(1.0, "gradient clipping (global norm)", above=0)
+    temperature: float = hyperparameter(1.0, "sampling temperature of the policy", above=0)
+    clip_eps: float = hyperparameter(0.2, "clip ε of the ratio", at_least=0)
+    kl_coef: float = hyperparameter(0.05, "β, the weight of KL(π ‖ π_ref)", at_least=0)
+
+    @property
+    def environment(self) -> str:
+        return self.task
+
+    @property
+    def steps_per_update(self) -> int:
+        """Response token slots sampled per update."""
+        return self.responses_per_update * self.response_length
+
+    def task_spec(self):
+        """The task's sizes and rules (`pgjax.rlhf.task.Task`)."""
+        from pgjax.rlhf.task import Task
+
+        return Task(self.prompt_length, self.response_length, self.target_length)
+
+    def model(self):
+        """The transformer every stage uses (`pgjax.rlhf.model.Transformer`)."""
+        from pgjax.rlhf.model import Transformer
+        from pgjax.rlhf.task import VOCAB_SIZE
+
+        sequence_length = self.task_spec().sequence_length
+        return Transformer(
+            VOCAB_SIZE,
+            sequence_length,
+            self.width,
+            self.num_blocks,
+            self.num_heads,
+            self.activation,
+        )
+
+    def check(self) -> None:
+        super().check()
+        if self.width % self.num_heads:
+            raise ConfigError(
+                f"num_heads={self.num_heads} must divide the width {self.width}.", "num_heads"
+            )
+        if not 1 <= self.target_length <= self.response_length - 2:
+            raise ConfigError(
+                f"target_length must be in [1, response_length - 2] = "
+                f"[1, {self.response_length - 2}] (room for longer responses and their EOS), "
+                f"got {self.target_length}.",
+                "target_length",
+            )
+        for total, part, name in (
+            (self.responses_per_update, self.num_minibatches, "num_minibatches"),
+            (self.preference_pairs, self.reward_model_batch_size, "reward_model_batch_size"),
+        ):
+            if total % part:
+                raise ConfigError(f"{name}={part} must divide {total}.", name)
+
+
+@dataclasses.dataclass(frozen=True)
+class PPOConfig(RLHFConfig):
+    """RLHF-PPO settings."""
+
+    SUMMARY: ClassVar[str] = (
+        "RLHF: PPO with a per-token value head, GAE and a KL-shaped reward (Ouyang et al., 2022)"
+    )
+
+    adaptive_kl: bool = static(True, "adapt β towards target_kl (Ziegler et al., 2019)")
+    kl_coef: float = hyperparameter(0.1, "β, the KL penalty per token (initial value)", at_least=0)
+    gamma: float = hyperparameter(1.0, "discount over the tokens", at_least=0, at_most=1)
+    gae_lambda: float = hyperparameter(0.95, "GAE λ over the tokens", at_least=0, at_most=1)
+    value_coef: float = hyperparameter(0.1, "value loss coefficient", at_least=0)
+    target_kl: float = hyperparameter(3.0, "target KL(π ‖ π_ref) per response, nats", above=0)
+    kl_horizon: float = hyperparameter(
+        1000.0, "responses over which β may change by ±20% (the controller's horizon)", above=0
+    )
+
+    def check(self) -> None:
+        super().check()
+        if self.adaptive_kl and self.kl_coef == 0:
+            raise ConfigError(
+                "kl_coef=0 with adaptive_kl: the controller scales β, so it would stay 0; "
+                "give kl_coef > 0, or adaptive_kl false for no KL penalty.",
+                "kl_coef",
+            )
+        if not self.adaptive_kl:
+            for name in ("target_kl", "kl_horizon"):
+                self.refuse_unused(name, "adaptive_kl is false")
+
+
+@dataclasses.dataclass(frozen=True)
+class GroupConfig(RLHFConfig):
+    """What GRPO, Dr. GRPO and RLOO share: groups of responses and a choice of token
+    aggregation."""
+
+    ESTIMATOR: ClassVar[str]
+
+    group_size: int = static(8, "G, responses per prompt", at_least=2)
+    loss_aggregation: str = static(
+        "seq_mean_token_mean", "how token losses are reduced", choices=AGGREGATIONS
+    )
+
+    def check(self) -> None:
+        super().check()
+        if self.responses_per_update % self.group_size:
+            raise ConfigError(
+                f"group_size={self.group_size} must divide responses_per_update="
+                f"{self.responses_per_update} (the responses of an update are whole groups).",
+                "group_size",
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class GRPOConfig(GroupConfig):
+    ESTIMATOR: ClassVar[str] = "grpo"
+    SUMMARY: ClassVar[str] = (
+        "RLHF: group-normalised advantages, k3 KL in the loss, sequence-mean of token-means "
+        "(Shao et al., 2024)"
+    )
+
+    # β = 0.3, not DeepSeekMath's 0.04: on this task 0.1 let the KL drift past 7 nats per
+    # response in 200 updates, 0.3 held it near 2 (benchmarks/rlhf_study.py).
+    kl_coef: float = hyperparameter(0.3, "β, the weight of the k3 KL loss", at_least=0)
+    std_ddof: int = static(1, "the group std divides by G − ddof", choices=(0, 1))
+
+
+@dataclasses.dataclass(frozen=True)
+class DrGRPOConfig(GroupConfig):
+    ESTIMATOR: ClassVar[str] = "dr_grpo"
+    SUMMARY: ClassVar[str] = (
+        "RLHF: group-centred advantages, token sums over a constant (Liu et al., 2025)"
+    )
+
+    kl_coef: float = hyperparameter(0.3, "β, the weight of the k3 KL loss", at_least=0)
+    loss_aggregation: str = static(
+        "constant_normalizer", "how token losses are reduced", choices=AGGREGATIONS
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class RLOOConfig(GroupConfig):
+    ESTIMATOR: ClassVar[str] = "rloo"
+    SUMMARY: ClassVar[str] = (
+        "RLHF: leave-one-out baseline, KL in the reward, sequence-mean of token-sums "
+        "(Ahmadian et al., 2024)"
+    )
+
+    kl_coef: float = hyperparameter(0.1, "β, the KL penalty in the reward", at_least=0)
+    loss_aggregation: str = static(
+        "seq_mean_token_sum", "how token losses are reduced", choices=AGGREGATIONS
+    )
