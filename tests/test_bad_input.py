@@ -421,7 +421,38 @@ TRAIN_CASES = {
     "target_return_nan": (["--target-return", "nan"], "--target-return"),
     "keep_checkpoints_zero": (["--keep-checkpoints", "0"], "--keep-checkpoints"),
     "unknown_option": (["--bogus", "1"], "--bogus"),
+    "total_steps_huge": (["--total-steps", "100000000000000000000"], "--total-steps"),
+    "chunk_updates_huge": (["--chunk-updates", "1000000000000"], "--chunk-updates"),
+    "coordinator_not_an_address": (["--coordinator-address", "not_an_address"], "HOST:PORT"),
+    "coordinator_bad_port": (["--coordinator-address", "host:99999"], "--coordinator-address"),
 }
+
+# Settings that would be silently ignored: refused, naming the option and why.
+IGNORED_CASES = {
+    "impala_actors_without_async": (["impala", "--actors", "0"], "--actors"),
+    "impala_queue_without_async": (["impala", "--queue-size", "-5"], "--queue-size"),
+    "impala_async_zero_actors": (["impala", "--async", "--actors", "0"], "actors"),
+    "a2c_lambda_with_n_step": (["a2c", "--gae-lambda", "0.9"], "--gae-lambda"),
+    "a2c_n_step_with_gae": (["a2c", "--advantage-estimator", "gae", "--n-step", "3"], "--n-step"),
+    "dqn_huber_delta_with_squared": (
+        ["dqn", "--loss", "squared", "--huber-delta", "2"],
+        "--huber-delta",
+    ),
+    "impala_clip_eps_with_vtrace": (["impala", "--clip-eps", "0.1"], "--clip-eps"),
+    "reinforce_value_coef_without_value": (
+        ["reinforce", "--baseline", "none", "--value-coef", "1"],
+        "--value-coef",
+    ),
+    "sac_envs_devices": (["sac", "--envs-devices", "2"], "--envs-devices"),
+    "rlhf_target_return": (["rlhf-ppo"], "rlhf"),
+}
+
+
+@pytest.mark.parametrize("case", list(IGNORED_CASES))
+def test_meaningless_combinations_exit_2_before_anything_starts(tmp_path, capsys, case):
+    argv, named = IGNORED_CASES[case]
+    out = _usage_error(capsys, ["train", *argv, "--out", str(tmp_path / "run")], named)
+    assert out == "" and not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("case", list(TRAIN_CASES))

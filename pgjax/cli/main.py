@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from pgjax.cli import options as opts
-from pgjax.cli.options import EXIT_INTERRUPTED, EXIT_USAGE, UsageError
+from pgjax.cli.options import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, UsageError
 
 COMMANDS = {
     "train": "train a control algorithm on an environment, several seeds in one program",
@@ -78,9 +78,17 @@ def resume(argv: list[str]) -> int:
         help="continue from the checkpoint after UPDATES updates instead of the latest (e.g. "
         "when the latest is corrupted); later checkpoints are moved aside, not deleted",
     )
+    parser.add_argument(
+        "--eval-episodes",
+        type=int,
+        default=None,
+        help="evaluation episodes (RLHF: prompts) per seed at the end (default: the run's own)",
+    )
     opts.add_compile_cache(parser)
     opts.add_devices(parser)
     args = parser.parse_args(argv)
+    if args.eval_episodes is not None:
+        opts.positive("--eval-episodes", args.eval_episodes)
     opts.start_devices(args)
     opts.enable_compile_cache(args.compile_cache)
     from pgjax.cli.session import drive
@@ -89,6 +97,8 @@ def resume(argv: list[str]) -> int:
 
     algorithm, config, record = read_run(args.run_dir)
     check_resumable(args.run_dir, record)
+    if args.eval_episodes is not None:
+        record = {**record, "options": {**record["options"], "eval_episodes": args.eval_episodes}}
 
     def start(progress):
         return api.resume(args.run_dir, progress=progress, from_checkpoint=args.from_checkpoint)
@@ -178,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, ConfigError, RunDirectoryError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except opts.LostProcessError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("\ninterrupted.", file=sys.stderr)
         return EXIT_INTERRUPTED

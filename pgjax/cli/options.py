@@ -20,6 +20,10 @@ class UsageError(Exception):
     """A user error: printed as one line, exit status 2."""
 
 
+class LostProcessError(Exception):
+    """A process of a multi-process run did not join or was lost: one line, exit status 1."""
+
+
 class Parser(argparse.ArgumentParser):
     """argparse with user errors as one line (`UsageError`) instead of the usage block."""
 
@@ -267,3 +271,5 @@ def start_devices(args: argparse.Namespace) -> None:
             distributed.initialize(*explicit, timeout_seconds=args.distributed_timeout)
         except ValueError as error:
             raise UsageError(str(error)) from None
+        except distributed.JoinError as error:
+            raise LostProcessError(str(error)) from None

@@ -48,7 +48,9 @@ def drive(start, algorithm, config, record, run_dir: Path, no_progress: bool, re
     import jax
 
     from pgjax.runs import distributed
+    from pgjax.runs.rundir import RunDirectoryError
     from pgjax.runs.session import DivergenceError, StorageError
+    from pgjax.training.config import ConfigError
 
     seeds = record["seeds"]
     processes = f" in {jax.process_count()} processes" if jax.process_count() > 1 else ""
@@ -65,7 +67,11 @@ def drive(start, algorithm, config, record, run_dir: Path, no_progress: bool, re
     except (DivergenceError, StorageError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILED
-    except jax.errors.JaxRuntimeError as error:
+    except (ConfigError, RunDirectoryError):
+        raise
+    except Exception as error:
+        # With several processes, a peer that crashed or was killed surfaces here as a failed
+        # collective or an orbax barrier that timed out, whichever comes first.
         if jax.process_count() == 1:
             raise
         lost_process(error)

@@ -16,7 +16,9 @@ than one task, Open MPI with more than one rank).
 from __future__ import annotations
 
 import os
+import socket
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -37,6 +39,61 @@ def launched_by_cluster(environ=os.environ) -> bool:
         if environ.get(count, "1").isdigit() and int(environ.get(count, "1")) > 1:
             return True
     return False
+
+
+class JoinError(RuntimeError):
+    """The processes of a run did not all join it in time."""
+
+
+def rendezvous(address: str, num_processes: int, process_id: int, timeout_seconds: float):
+    """Waits until all `num_processes` processes have started, before JAX's distributed
+    runtime does (it aborts the process when a peer never joins). Process 0 listens on the
+    coordinator's port + 1; the others connect to it and wait for its word that everyone is
+    there.
+
+    Raises:
+      JoinError: naming the processes that did not join within `timeout_seconds`.
+    """
+    host, _, port = address.rpartition(":")
+    endpoint = (host, int(port) + 1)
+    deadline = time.monotonic() + timeout_seconds
+    if process_id == 0:
+        with socket.create_server(("", endpoint[1]), reuse_port=False) as server:
+            server.settimeout(0.5)
+            peers: dict[int, socket.socket] = {}
+            while len(peers) < num_processes - 1:
+                if time.monotonic() > deadline:
+                    missing = sorted(set(range(1, num_processes)) - set(peers))
+                    for peer in peers.values():
+                        peer.close()
+                    raise JoinError(
+                        f"process(es) {missing} did not join {address} within "
+                        f"{timeout_seconds:g} s."
+                    )
+                try:
+                    peer, _ = server.accept()
+                except TimeoutError:
+                    continue
+                peer.settimeout(5)
+                peers[int(peer.recv(16).decode() or -1)] = peer
+            for peer in peers.values():
+                peer.sendall(b"go")
+                peer.close()
+        return
+    while True:
+        try:
+            with socket.create_connection(endpoint, timeout=1) as connection:
+                connection.sendall(str(process_id).encode())
+                connection.settimeout(max(0.1, deadline - time.monotonic()))
+                if connection.recv(2) == b"go":
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise JoinError(
+                f"process 0 did not let everyone join at {address} within {timeout_seconds:g} s."
+            )
+        time.sleep(0.2)
 
 
 def initialize(
@@ -69,6 +126,8 @@ def initialize(
         file=sys.stderr,
         flush=True,
     )
+    if coordinator_address is not None:
+        rendezvous(coordinator_address, num_processes, process_id, timeout_seconds)
     # Cross-process collectives between CPU devices go through gloo (GPUs and TPUs have their
     # own); asking for it never starts the backend, which must not run before initialize.
     jax.config.update("jax_cpu_collectives_implementation", "gloo")

@@ -1,4 +1,4 @@
-"""The asynchronous actor-learner runtime (pgjax/training/async_runtime.py): actors and learner
+"""The asynchronous actor-learner engine (pgjax/runs/actor_learner.py): actors and learner
 on different devices, the lag recorded, no resume, and every thread stopped and joined on
 Ctrl-C (in process, and a real `pgjax train impala --async` sent SIGINT) and on an error on
 either side."""
@@ -18,8 +18,8 @@ import jax
 import numpy as np
 import pytest
 
-from pgjax.algorithms.impala import IMPALA_ASYNC, IMPALAConfig
 from pgjax import runs
+from pgjax.algorithms.impala import IMPALA, IMPALAConfig
 from pgjax.runs import actor_learner, rundir
 from pgjax.runs.checkpoints import Checkpoints
 
@@ -33,14 +33,15 @@ def actor_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith("pgjax-actor")]
 
 
-def run(run_dir, **kwargs):
+def run(run_dir, async_options=None, **kwargs):
     kwargs = {"options": FAST, **kwargs}
-    return async_runtime.run_async(IMPALA_ASYNC, CONFIG, SEEDS, run_dir, **kwargs)
+    async_options = async_options or runs.AsyncOptions()
+    return runs.run(IMPALA, CONFIG, SEEDS, run_dir, async_options=async_options, **kwargs)
 
 
 def test_actors_and_learner_on_two_devices_record_every_update_and_the_lag(tmp_path):
     queue_size = 2
-    options = async_runtime.AsyncOptions(queue_size=queue_size)
+    options = runs.AsyncOptions(queue_size=queue_size)
     result = run(tmp_path, async_options=options)
     assert result.status == "completed" and result.updates == CONFIG.num_updates == 60
     assert not actor_threads()
@@ -67,8 +68,8 @@ def test_actors_and_learner_on_two_devices_record_every_update_and_the_lag(tmp_p
 @pytest.mark.parametrize(
     ("side", "method", "error"),
     [
-        # _Board.latest runs in the actor threads only, _Board.publish in the learner only.
-        ("actor", "latest", async_runtime.ActorError),
+        # ParameterBoard.latest runs in the actor threads, .publish in the learner only.
+        ("actor", "latest", actor_learner.ActorError),
         ("learner", "publish", RuntimeError),
     ],
 )
@@ -76,15 +77,15 @@ def test_an_error_on_either_side_stops_and_joins_every_thread(
     tmp_path, monkeypatch, side, method, error
 ):
     calls = itertools.count()
-    original = getattr(async_runtime._Board, method)
+    original = getattr(actor_learner.ParameterBoard, method)
 
     def failing(self, *args):
         if next(calls) == 6:
             raise RuntimeError(f"the {side} broke")
         return original(self, *args)
 
-    monkeypatch.setattr(async_runtime._Board, method, failing)
-    options = async_runtime.AsyncOptions(actors=2)
+    monkeypatch.setattr(actor_learner.ParameterBoard, method, failing)
+    options = runs.AsyncOptions(actors=2)
     with pytest.raises(error, match=f"the {side} broke"):
         run(tmp_path, async_options=options)
     assert not actor_threads()

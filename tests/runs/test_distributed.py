@@ -15,11 +15,10 @@ import jax
 import numpy as np
 import pytest
 
+from pgjax import runs
 from pgjax.algorithms.a2c import A2C, A2CConfig
 from pgjax.algorithms.ppo import PPO, PPOConfig
-from pgjax import runs
 from pgjax.runs import rundir
-from pgjax.runs.record import read_run
 from pgjax.runs.distributed import launched_by_cluster
 from pgjax.training.evaluation import evaluate_runs
 from pgjax.training.parallel import across_devices
