@@ -39,6 +39,7 @@ import traceback
 from pathlib import Path
 
 BENCHMARKS = (
+    "cli_startup",
     "kernels",
     "ppo_cartpole",
     "purejaxrl_ppo",

@@ -12,11 +12,8 @@ environment's preset fills the ones not given.
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
-
 from pgjax.cli import options as opts
-from pgjax.cli.session import Report, drive, say
+from pgjax.cli.session import Report, say, train_new
 
 
 def parser(name: str) -> opts.Parser:
@@ -57,57 +54,16 @@ def train(name: str, argv: list[str]) -> int:
         )
     parse = parser(name)
     args = parse.parse_args(argv)
-    seeds = opts.seeds_of(args)
-    run_options = opts.run_options(args)
+    opts.seeds_of(args)
     asynchronous = opts.async_options(args)
     opts.start_devices(args)
-
-    import jax
-
-    from pgjax.runs import api, distributed, rundir
-    from pgjax.runs.record import check_run
-    from pgjax.training.config import ConfigError
-
     algorithm = registry.get(name)
     config_class = algorithm.config_class
-    try:
-        config = config_class.for_env(args.env_id, **opts.config_overrides(args, config_class))
-        check_run(algorithm, config, run_options)
-        if asynchronous is not None:
-            api.check_async(algorithm, run_options, asynchronous)
-    except ConfigError as error:
-        raise opts.config_error(error, parse.prog) from None
-    opts.enable_compile_cache(args.compile_cache)
-    if args.out is None and jax.process_count() > 1:
-        raise opts.UsageError("--out is required when several processes share a run.")
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    run_dir = Path(args.out or Path("runs") / f"{name}-{config.environment}-{stamp}")
-    # A run directory in use is refused now, before the progress bar; --overwrite waits for the
-    # session's own checks, so that a bad invocation never deletes a good run.
-    if not args.overwrite:
-        distributed.on_primary(lambda: rundir.prepare(run_dir, False), rundir.RunDirectoryError)
-    # What the report needs of the run record before the session writes it.
-    record = {
-        "env_id": config.environment,
-        "seeds": seeds,
-        "options": {"eval_episodes": args.eval_episodes},
-    }
-    if asynchronous is not None:
-        record["runtime"] = "async"
 
-    def start(progress):
-        return api.run(
-            algorithm,
-            config,
-            seeds,
-            run_dir,
-            options=run_options,
-            async_options=asynchronous,
-            overwrite=args.overwrite,
-            progress=progress,
-        )
+    def build_config():
+        return config_class.for_env(args.env_id, **opts.config_overrides(args, config_class))
 
-    return drive(start, algorithm, config, record, run_dir, args.no_progress, REPORT)
+    return train_new(parse.prog, args, algorithm, build_config, REPORT, asynchronous)
 
 
 # ---------------------------------------------------------------------------- the report

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,6 +34,59 @@ class Report:
     progress: Callable
     finish: Callable
     show: Callable
+
+
+def train_new(prog, args, algorithm, build_config, report: Report, async_options=None) -> int:
+    """The shared path of the commands that start a run (`pgjax train`, `pgjax rlhf`): the
+    config (`build_config()`) and every setting checked before anything compiles, the run
+    directory refused when in use, then `drive`."""
+    import jax
+
+    from pgjax.cli import options as opts
+    from pgjax.runs import api, distributed, rundir
+    from pgjax.runs.record import check_run
+    from pgjax.training.config import ConfigError
+
+    seeds = opts.seeds_of(args)
+    run_options = opts.run_options(args)
+    try:
+        config = build_config()
+        check_run(algorithm, config, run_options)
+        if async_options is not None:
+            api.check_async(algorithm, run_options, async_options)
+    except ConfigError as error:
+        raise opts.config_error(error, prog) from None
+    opts.enable_compile_cache(args.compile_cache)
+    if args.out is None and jax.process_count() > 1:
+        raise opts.UsageError("--out is required when several processes share a run.")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    run_dir = Path(args.out or Path("runs") / f"{algorithm.name}-{config.environment}-{stamp}")
+    # A run directory in use is refused now, before the progress bar; --overwrite waits for the
+    # session's own checks, so that a bad invocation never deletes a good run.
+    if not args.overwrite:
+        distributed.on_primary(lambda: rundir.prepare(run_dir, False), rundir.RunDirectoryError)
+    # What the report needs of the run record before the session writes it.
+    record = {
+        "env_id": config.environment,
+        "seeds": seeds,
+        "options": {"eval_episodes": args.eval_episodes},
+    }
+    if async_options is not None:
+        record["runtime"] = "async"
+
+    def start(progress):
+        return api.run(
+            algorithm,
+            config,
+            seeds,
+            run_dir,
+            options=run_options,
+            async_options=async_options,
+            overwrite=args.overwrite,
+            progress=progress,
+        )
+
+    return drive(start, algorithm, config, record, run_dir, args.no_progress, report)
 
 
 def say(*args, **kwargs) -> None:
