@@ -381,9 +381,10 @@ class TanhGaussian(NamedTuple):
 
     Prefer `sample_and_log_prob`, which evaluates the density at the pre-tanh sample and is exact;
     `log_prob(actions)` must invert the map and clips (a − c)/s to ±(1 − `BOUND_EPS`) first, so an
-    action exactly on a bound (float32 tanh rounds to ±1 once |u| > 9) has a finite log-density
-    and a finite gradient, the density at the pre-image u = ±7.25. The two agree away from the
-    bounds; a ratio of probabilities (PPO, TRPO) should take both sides from `log_prob(actions)`.
+    action exactly on a bound (float32 tanh returns ±1 from |u| ≈ 8 on XLA:CPU) has a finite
+    log-density and a finite gradient, the density at the pre-image u = ±7.25. The two agree away
+    from the bounds; a ratio of probabilities (PPO, TRPO) should take both sides from
+    `log_prob(actions)`.
     Shapes and non-finite parameters are checked as in `DiagGaussian`; actions outside
     [low, high] or NaN raise ValueError when known at trace time; traced, they are clipped, and a
     NaN action gives a NaN log-probability that a mask over the result contains, value and
@@ -543,7 +544,7 @@ class Beta(NamedTuple):
         return jnp.where(row_valid, self._to_actions(unit, bounds), jnp.nan)
 
     def log_prob(self, actions: jax.Array) -> jax.Array:
-        r"""`[*B]` log π(actions); `actions`: `[*B, D]` in [low, high] (bounds give a finite
+        r"""`[*B]` log π(actions); `actions`: `[*B, D]` in [low, high] (a bound gives a finite
         value)."""
         fn = "Beta.log_prob"
         alpha, beta, valid, bounds = self._parameters(fn)
@@ -607,8 +608,8 @@ class Beta(NamedTuple):
 
     def mode(self) -> jax.Array:
         r"""`[*B, D]` the mode (α−1)/(α+β−2) mapped onto [low, high] where α > 1 and β > 1;
-        elsewhere, where the density is U-shaped, flat or unbounded at a bound, the mean
-        α/(α+β) instead."""
+        elsewhere (α <= 1 or β <= 1: the density is monotone, flat or U-shaped, its maximum on
+        a bound or nowhere) the mean α/(α+β) instead."""
         alpha, beta, valid, bounds = self._parameters("Beta.mode")
         unimodal = (alpha > 1.0) & (beta > 1.0)
         # The unused branch divides by a safe 1, not by α + β − 2 = 0 at α = β = 1.
