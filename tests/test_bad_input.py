@@ -228,6 +228,42 @@ KERNEL_CASES = {
         ValueError,
         "other.logits",
     ),
+    "categorical_mask_row_with_no_valid_action": (
+        lambda: pgjax.Categorical(
+            jnp.zeros((2, 3)), jnp.array([[True, False, True], [False] * 3])
+        ).log_prob(jnp.array([0, 1])),
+        ValueError,
+        "mask",
+    ),
+    "categorical_mask_shape": (
+        lambda: pgjax.Categorical(jnp.zeros((2, 3)), jnp.ones((2, 4), bool)).entropy(),
+        ValueError,
+        "mask",
+    ),
+    "categorical_mask_batch_shape": (
+        lambda: pgjax.Categorical(jnp.zeros((2, 3)), jnp.ones(3, bool)).mode(),
+        ValueError,
+        "mask",
+    ),
+    "categorical_nan_logit_of_a_valid_action": (
+        lambda: pgjax.Categorical(
+            jnp.array([[0.0, NAN, INF]]), jnp.array([[True, True, False]])
+        ).sample(jax.random.key(0)),
+        ValueError,
+        "logits",
+    ),
+    "categorical_every_valid_logit_minus_inf": (
+        lambda: pgjax.Categorical(jnp.array([[0.0, -INF]]), jnp.array([[False, True]])).entropy(),
+        ValueError,
+        "logits",
+    ),
+    "categorical_kl_other_mask_row_with_no_valid_action": (
+        lambda: pgjax.Categorical(jnp.zeros((1, 2))).kl(
+            pgjax.Categorical(jnp.zeros((1, 2)), jnp.zeros((1, 2), bool))
+        ),
+        ValueError,
+        "mask",
+    ),
     "gaussian_log_std_wrong_last_axis": (
         lambda: pgjax.DiagGaussian(jnp.zeros((5, 2)), jnp.zeros(3)).log_prob(jnp.zeros((5, 2))),
         ValueError,
@@ -273,6 +309,108 @@ KERNEL_CASES = {
         ),
         ValueError,
         "log_std",
+    ),
+    "tanh_gaussian_action_outside_bounds": (
+        lambda: pgjax.TanhGaussian(jnp.zeros((1, 2)), jnp.zeros(2), -2.0, 2.0).log_prob(
+            jnp.array([[1.5, 2.5]])
+        ),
+        ValueError,
+        "actions",
+    ),
+    "tanh_gaussian_low_without_high": (
+        lambda: pgjax.TanhGaussian(jnp.zeros((1, 2)), jnp.zeros(2), low=-2.0).mode(),
+        ValueError,
+        "high",
+    ),
+    "tanh_gaussian_high_not_above_low": (
+        lambda: pgjax.TanhGaussian(
+            jnp.zeros((1, 2)), jnp.zeros(2), jnp.array([0.0, 1.0]), jnp.array([1.0, 1.0])
+        ).sample(jax.random.key(0)),
+        ValueError,
+        "high",
+    ),
+    "tanh_gaussian_bounds_shape": (
+        lambda: pgjax.TanhGaussian(
+            jnp.zeros((1, 2)), jnp.zeros(2), jnp.zeros(3), jnp.ones(3)
+        ).mode(),
+        ValueError,
+        "low",
+    ),
+    "tanh_gaussian_infinite_bound": (
+        lambda: pgjax.TanhGaussian(jnp.zeros((1, 2)), jnp.zeros(2), 0.0, INF).mode(),
+        ValueError,
+        "high",
+    ),
+    "beta_alpha_zero": (
+        lambda: pgjax.Beta(jnp.array([[0.0, 1.0]]), jnp.ones((1, 2))).entropy(),
+        ValueError,
+        "alpha",
+    ),
+    "beta_beta_negative": (
+        lambda: pgjax.Beta(jnp.ones((1, 2)), jnp.array([[2.0, -0.5]])).sample(jax.random.key(0)),
+        ValueError,
+        "beta",
+    ),
+    "beta_alpha_nan": (
+        lambda: pgjax.Beta(jnp.array([[NAN]]), jnp.ones((1, 1))).mode(),
+        ValueError,
+        "alpha",
+    ),
+    "beta_beta_infinite": (
+        lambda: pgjax.Beta(jnp.ones((1, 1)), jnp.array([[INF]])).log_prob(jnp.full((1, 1), 0.5)),
+        ValueError,
+        "beta",
+    ),
+    "beta_beta_shape": (
+        lambda: pgjax.Beta(jnp.ones((3, 2)), jnp.ones(2)).entropy(),
+        ValueError,
+        "beta",
+    ),
+    "beta_scalar_alpha": (
+        lambda: pgjax.Beta(jnp.ones(()), jnp.ones(())).entropy(),
+        ValueError,
+        "alpha",
+    ),
+    "beta_action_above_high": (
+        lambda: pgjax.Beta(jnp.ones((1, 2)), jnp.ones((1, 2)), -1.0, 1.0).log_prob(
+            jnp.array([[0.0, 1.01]])
+        ),
+        ValueError,
+        "actions",
+    ),
+    "beta_action_below_unit_interval": (
+        lambda: pgjax.Beta(jnp.ones((1, 1)), jnp.ones((1, 1))).log_prob(jnp.array([[-0.1]])),
+        ValueError,
+        "actions",
+    ),
+    "beta_action_nan": (
+        lambda: pgjax.Beta(jnp.ones((1, 1)), jnp.ones((1, 1))).log_prob(jnp.array([[NAN]])),
+        ValueError,
+        "actions",
+    ),
+    "beta_actions_shape": (
+        lambda: pgjax.Beta(jnp.ones((2, 1)), jnp.ones((2, 1))).log_prob(jnp.full((1, 2), 0.5)),
+        ValueError,
+        "actions",
+    ),
+    "beta_high_below_low": (
+        lambda: pgjax.Beta(jnp.ones((1, 1)), jnp.ones((1, 1)), 1.0, -1.0).entropy(),
+        ValueError,
+        "high",
+    ),
+    "beta_kl_other_bounds": (
+        lambda: pgjax.Beta(jnp.ones((1, 1)), jnp.ones((1, 1))).kl(
+            pgjax.Beta(jnp.ones((1, 1)), jnp.ones((1, 1)), -1.0, 1.0)
+        ),
+        ValueError,
+        "other.low",
+    ),
+    "beta_kl_other_kind": (
+        lambda: pgjax.Beta(jnp.ones((1, 1)), jnp.ones((1, 1))).kl(
+            pgjax.TanhGaussian(jnp.ones((1, 1)), jnp.ones((1, 1)))
+        ),
+        TypeError,
+        "other",
     ),
 }
 

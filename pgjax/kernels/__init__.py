@@ -13,7 +13,8 @@ Grouped by topic, re-exported here and from `pgjax` (`pgjax.gae`, `pgjax.ppo_cli
 * `soft_actor_critic`: SAC's soft TD target, twin-Q critic, actor and temperature losses;
 * `regularizers`: entropy bonus and KL estimators, penalty and adaptive coefficient;
 * `aggregation`: masked reductions (token and sequence means);
-* `distributions`: categorical, diagonal and tanh-squashed Gaussians;
+* `distributions`: categorical (with invalid-action masks), diagonal and tanh-squashed
+  Gaussians, Beta (the last two on bounds [low, high]);
 * `natural_gradient`: TRPO's Fisher-vector products, conjugate gradient and line search.
 
 Imports jax and numpy only.
@@ -28,7 +29,7 @@ from pgjax.kernels.advantages import (
     rloo_advantages,
 )
 from pgjax.kernels.aggregation import aggregate_loss
-from pgjax.kernels.distributions import Categorical, DiagGaussian, TanhGaussian
+from pgjax.kernels.distributions import Beta, Categorical, DiagGaussian, TanhGaussian
 from pgjax.kernels.natural_gradient import (
     NaturalGradientInfo,
     fisher_vector_product,
@@ -73,6 +74,7 @@ from pgjax.kernels.value import value_loss
 from pgjax.kernels.vtrace import vtrace
 
 __all__ = [
+    "Beta",
     "Categorical",
     "DiagGaussian",
     "NaturalGradientInfo",

@@ -65,6 +65,17 @@ def _params(rng):
     return {"w": f32(rng.normal(scale=0.3, size=(3, 3))), "b": f32(rng.normal(size=3) * 0.1)}
 
 
+LOW, HIGH = jnp.array([-2.0, 0.0]), jnp.array([1.0, 0.5])  # action bounds, [D]
+
+
+def _masked_categorical(rng):
+    """logits `[4, 3]`, a mask with a valid action per row, and a valid action per row."""
+    mask = rng.random((4, 3)) < 0.6
+    actions = rng.integers(0, 3, 4)
+    mask[np.arange(4), actions] = True
+    return f32(rng.normal(size=(4, 3))), jnp.asarray(mask), jnp.asarray(actions)
+
+
 class Case(NamedTuple):
     covers: str  # the public name it exercises
     fn: Callable  # (*arrays) -> pytree of arrays
@@ -297,6 +308,55 @@ CASES = {
         "flows",
         shared=(2,),
     ),
+    "Categorical_masked": Case(
+        "Categorical",
+        lambda logits, mask, actions: (
+            pgjax.Categorical(logits, mask).log_prob(actions),
+            pgjax.Categorical(logits, mask).entropy(),
+            pgjax.Categorical(logits, mask).kl(pgjax.Categorical(jnp.zeros_like(logits), mask)),
+            pgjax.Categorical(logits, mask).log_probs_all(),
+            pgjax.Categorical(logits, mask).mode(),
+        ),
+        lambda rng: _masked_categorical(rng),
+        "flows",
+    ),
+    "TanhGaussian_bounded": Case(
+        "TanhGaussian",
+        lambda mean, log_std, key: (
+            pgjax.TanhGaussian(mean, log_std, LOW, HIGH).sample_and_log_prob(key),
+            # On the bounds too: finite values and gradients.
+            pgjax.TanhGaussian(mean, log_std, LOW, HIGH).log_prob(
+                jnp.stack([LOW, HIGH, 0.5 * (LOW + HIGH), LOW])
+            ),
+            pgjax.TanhGaussian(mean, log_std, LOW, HIGH).mode(),
+        ),
+        lambda rng: (
+            f32(rng.normal(size=(4, 2))),
+            f32(rng.normal(size=(4, 2)) * 0.3),
+            jax.random.key(int(rng.integers(1 << 30))),
+        ),
+        "flows",
+        shared=(2,),
+    ),
+    "Beta": Case(
+        "Beta",
+        lambda alpha, beta, unit, key: (
+            pgjax.Beta(alpha, beta, LOW, HIGH).log_prob(LOW + (HIGH - LOW) * unit),
+            pgjax.Beta(alpha, beta, LOW, HIGH).entropy(),
+            pgjax.Beta(alpha, beta, LOW, HIGH).kl(pgjax.Beta(beta, alpha, LOW, HIGH)),
+            pgjax.Beta(alpha, beta, LOW, HIGH).sample(key),
+            pgjax.Beta(alpha, beta, LOW, HIGH).mode(),
+            pgjax.Beta(alpha, beta).log_prob(jnp.round(unit)),  # on the bounds 0 and 1
+        ),
+        lambda rng: (
+            f32(1.0 + rng.exponential(size=(4, 2))),
+            f32(0.5 + rng.exponential(size=(4, 2))),
+            f32(rng.random((4, 2))),
+            jax.random.key(int(rng.integers(1 << 30))),
+        ),
+        "flows",
+        shared=(3,),
+    ),
     "fisher_vector_product": Case(
         # Its own gradient (a third derivative of the KL) is not something TRPO uses.
         "fisher_vector_product",
@@ -436,7 +496,7 @@ def test_every_public_kernel_has_a_jit_vmap_grad_case():
         name
         for name in pgjax.__all__
         if inspect.isfunction(getattr(pgjax, name))
-        or name in ("Categorical", "DiagGaussian", "TanhGaussian")
+        or name in ("Beta", "Categorical", "DiagGaussian", "TanhGaussian")
     }
     covered = {case.covers for case in CASES.values()}
     assert public <= covered, f"no jit/vmap/grad case for {sorted(public - covered)}"
@@ -920,7 +980,9 @@ def test_public_name_has_a_docstring_with_shapes_or_an_equation(name):
         assert "Args:" in doc and "Returns:" in doc, name
 
 
-@pytest.mark.parametrize("cls", [pgjax.Categorical, pgjax.DiagGaussian, pgjax.TanhGaussian])
+@pytest.mark.parametrize(
+    "cls", [pgjax.Beta, pgjax.Categorical, pgjax.DiagGaussian, pgjax.TanhGaussian]
+)
 def test_distribution_methods_document_their_shapes(cls):
     for name, member in vars(cls).items():
         if name.startswith("_") or not inspect.isfunction(member):

@@ -12,8 +12,14 @@ under jit XLA rewrites `x * convert(mask)` into a select, which hides a mask tha
 (measured: the jitted tests passed on the multiplying code of commit 2fad02c, the eager ones
 failed for every masked kernel); a scan's products are not rewritten, so there jit shows it.
 
+Invalid-action masks are cases of the same two tests: the logits of masked actions are
+poisoned. The bounded distributions' padding rows (poisoned actions and Beta parameters) are
+contained by a masked loss; there a padded row's gradient may be −0 instead of 0, so values are
+compared, not bits.
+
 Also here: a rejected natural-gradient step is a no-op, and what distributions return for
-invalid actions and degenerate logits when the values are traced (the eager errors are in
+invalid actions, degenerate logits, masks with no valid action, Beta parameters <= 0 and actions
+outside the bounds when the values are traced (the eager errors are in
 tests/test_bad_input.py).
 """
 
@@ -310,7 +316,44 @@ MASK_CASES = {
     ),
 }
 
-CASES = {**EPISODE_CASES, **MASK_CASES}
+# ------------------------------------------------------------------------------------------
+# Invalid-action masks: the logits of masked actions
+# ------------------------------------------------------------------------------------------
+
+NUM_ACTIONS = 5
+
+
+def _masked_categorical(f, o):
+    dist = pgjax.Categorical(f["logits"], o["mask"])
+    other = pgjax.Categorical(f["other_logits"], o["mask"])
+    return jnp.stack([dist.log_prob(o["actions"]), dist.entropy(), dist.kl(other)], axis=-1)
+
+
+def action_mask_case(rows_with_no_valid_action: bool) -> Case:
+    """Random logits `[*BATCH, A]` poisoned wherever the mask is off; the actions taken are
+    valid ones. With `rows_with_no_valid_action` (traced, jitted: the mask is then unknown at
+    trace time, as in a rollout) one row's mask is all False, and all its logits are poisoned."""
+
+    def make(rng):
+        shape = (*BATCH, NUM_ACTIONS)
+        floats = {n: rng.normal(size=shape).astype(np.float32) for n in ("logits", "other_logits")}
+        mask = rng.random(shape) < 0.5
+        actions = rng.integers(NUM_ACTIONS, size=BATCH)
+        mask[(*np.indices(BATCH), actions)] = True
+        if rows_with_no_valid_action:
+            mask[rng.integers(BATCH[0]), rng.integers(BATCH[1])] = False
+        others = {"mask": mask, "actions": actions.astype(np.int32)}
+        return floats, others, {n: ~mask for n in floats}, None
+
+    return Case(_masked_categorical, make, jit=rows_with_no_valid_action)
+
+
+ACTION_MASK_CASES = {
+    "categorical_mask": action_mask_case(False),
+    "categorical_mask_traced_with_a_row_of_no_valid_action": action_mask_case(True),
+}
+
+CASES = {**EPISODE_CASES, **MASK_CASES, **ACTION_MASK_CASES}
 
 
 def draw(case: Case, seed: int):
@@ -461,3 +504,131 @@ def test_gaussian_actions_and_parameters_traced_are_not_checked_and_propagate():
     tanh = jax.jit(lambda a: pgjax.TanhGaussian(jnp.zeros((2, 1)), jnp.zeros(1)).log_prob(a))
     # Traced actions outside [−1, 1] are clipped to ±(1 − 1e-6): the density at the edge.
     np.testing.assert_array_equal(tanh(jnp.asarray([[3.0], [1.0]]))[0], tanh(jnp.ones((2, 1)))[0])
+
+
+def test_categorical_mask_row_with_no_valid_action_traced_is_uniform_finite_and_contained():
+    logits = jnp.asarray([[0.5, 2.0, -1.0], [jnp.nan, jnp.inf, -jnp.inf]])
+    mask = jnp.asarray([[True, False, True], [False, False, False]])
+    keys = jax.random.split(jax.random.key(0), 3000)
+
+    @jax.jit
+    def everything(logits, mask):
+        dist = pgjax.Categorical(logits, mask)
+
+        def loss(z):
+            d = pgjax.Categorical(z, mask)
+            return jnp.sum(d.log_prob(jnp.asarray([0, 2])) + d.entropy() + d.kl(d))
+
+        samples = jax.vmap(dist.sample)(keys)
+        return (
+            dist.log_probs_all(),
+            dist.entropy(),
+            dist.kl(dist),
+            dist.mode(),
+            samples,
+            (jax.grad(loss)(logits)),
+        )
+
+    log_probs, entropy, kl, mode, samples, grad = everything(logits, mask)
+    np.testing.assert_allclose(log_probs[1], np.full(3, -np.log(3.0)), rtol=1e-6)
+    np.testing.assert_allclose(entropy[1], np.log(3.0), rtol=1e-6)
+    assert float(kl[1]) == 0.0 and int(mode[1]) == 0
+    assert set(np.unique(samples[:, 1])) == {0, 1, 2}  # uniform: every action is drawn
+    assert np.all(np.asarray(grad[1]) == 0.0)  # its logits are never read
+    assert np.all(np.isfinite(np.asarray(grad)))
+    # The other row is the masked softmax: action 1 impossible and never drawn.
+    assert np.isneginf(log_probs[0, 1]) and not np.any(np.asarray(samples[:, 0]) == 1)
+
+
+def test_beta_non_positive_or_nan_parameters_traced_give_nan_results_for_their_row_only():
+    alpha = jnp.asarray([[2.0, -1.0], [0.0, 1.5], [jnp.nan, 1.0], [1.5, 3.0]])
+    beta = jnp.ones((4, 2))
+
+    @jax.jit
+    def everything(alpha):
+        dist = pgjax.Beta(alpha, beta, -1.0, 1.0)
+        return (
+            dist.log_prob(jnp.zeros((4, 2))),
+            dist.entropy(),
+            dist.kl(dist),
+            dist.sample(jax.random.key(0)),
+            dist.mode(),
+        )
+
+    for value in everything(alpha):
+        value = np.asarray(value)
+        assert np.isnan(value[:3]).all(), value
+        assert np.isfinite(value[3]).all(), value
+
+
+def test_bounded_actions_outside_the_bounds_traced_are_clipped_and_nan_stays_nan():
+    low, high = jnp.asarray([-2.0, 0.0]), jnp.asarray([1.0, 4.0])
+    inside = jnp.asarray([[-2.0, 4.0], [0.3, 2.0], [1.0, 0.0]])  # two on the bounds
+    outside = jnp.asarray([[-5.0, 9.0], [0.3, 2.0], [jnp.inf, -jnp.inf]])
+    unknown = jnp.asarray([[jnp.nan, 1.0], [0.3, 2.0], [0.5, 0.5]])
+    dists = {
+        "tanh": pgjax.TanhGaussian(jnp.zeros((3, 2)), jnp.zeros(2), low, high),
+        "beta": pgjax.Beta(jnp.full((3, 2), 0.7), jnp.full((3, 2), 2.0), low, high),
+    }
+    for name, dist in dists.items():
+        log_prob = jax.jit(dist.log_prob)
+        on_bounds = np.asarray(log_prob(inside))
+        assert np.isfinite(on_bounds).all(), name
+        np.testing.assert_array_equal(log_prob(outside), on_bounds, err_msg=name)
+        assert np.isnan(log_prob(unknown)).tolist() == [True, False, False], name
+
+
+def _padded_rows(rng, kind):
+    """Rows `[8, 2]` of a bounded distribution, a row mask, and the same rows with the padding
+    rows' actions (and Beta parameters) replaced by NaN, ±inf (and 0, −1)."""
+    low, high = np.array([-2.0, 0.0], np.float32), np.array([1.0, 4.0], np.float32)
+    shape = (8, 2)
+    actions = low + (high - low) * rng.random(shape).astype(np.float32)
+    actions[0], actions[1] = low, high  # kept rows on the bounds
+    mask = rng.random(8) < 0.6
+    mask[:2], mask[-1] = True, False
+    if kind == "tanh":
+        params = {"mean": rng.normal(size=shape), "log_std": rng.normal(size=shape) * 0.3}
+    else:
+        params = {"alpha": 0.5 + rng.exponential(size=shape), "beta": 1 + rng.random(shape)}
+    clean = {k: v.astype(np.float32) for k, v in params.items()} | {"actions": actions}
+    dirty = dict(clean)
+    padding = np.broadcast_to(~mask[:, None], shape)
+    dirty["actions"] = poisoned(rng, actions, padding)
+    if kind == "beta":
+        bad = np.array([np.nan, np.inf, -np.inf, 0.0, -1.0], np.float32)
+        for name in ("alpha", "beta"):
+            dirty[name] = np.where(padding, rng.choice(bad, size=shape), clean[name])
+    return (low, high), mask, clean, dirty
+
+
+def _padded_loss(kind, bounds, mask):
+    def loss(floats):
+        if kind == "tanh":
+            dist = pgjax.TanhGaussian(floats["mean"], floats["log_std"], *bounds)
+            return pgjax.aggregate_loss(dist.log_prob(floats["actions"]), mask)
+        dist = pgjax.Beta(floats["alpha"], floats["beta"], *bounds)
+        return pgjax.aggregate_loss(dist.log_prob(floats["actions"]), mask) + (
+            pgjax.aggregate_loss(dist.entropy(), mask)
+        )
+
+    return jax.value_and_grad(loss)
+
+
+@pytest.mark.parametrize("kind", ["tanh", "beta"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_padding_rows_of_bounded_distributions_leave_a_masked_loss_and_its_gradient_unchanged(
+    kind, seed
+):
+    rng = np.random.default_rng(seed)
+    bounds, mask, clean, dirty = _padded_rows(rng, kind)
+    value_and_grad = _padded_loss(kind, bounds, mask)  # eager: nothing rewrites the selects
+    expected = value_and_grad(clean)
+    assert all(np.isfinite(np.asarray(leaf)).all() for leaf in jax.tree.leaves(expected))
+    got = value_and_grad(dirty)
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(expected), strict=True):
+        np.testing.assert_array_equal(a, b)  # −0 equals 0 here; NaN would not
+    # The control: the same poison in a kept row shows.
+    shown = {k: v.copy() for k, v in clean.items()}
+    shown["actions"][0, 0] = np.nan  # row 0 is kept
+    assert np.isnan(float(value_and_grad(shown)[0]))
