@@ -159,6 +159,22 @@ def select(mask, x, fill=0.0):
     return x if mask is None else jnp.where(mask, x, fill)
 
 
+def safe_product(a, b):
+    """`a · b`, whose gradient reaches neither factor where either is NaN or ±inf.
+
+    The gradient of a product with respect to one factor is the cotangent times the other, and
+    0 · NaN is NaN: a result nobody reads (another episode's, a masked-out one) has a zero
+    cotangent, yet its non-finite factor would still put NaN into the gradient of the finite one.
+    The double `where`: both factors are replaced by 0 wherever either is non-finite before they
+    are multiplied, and there the product of the raw factors is selected as a constant. The value
+    is `a · b` everywhere, non-finite ones included; the gradient is exact wherever both factors
+    are finite and 0 elsewhere.
+    """
+    finite = jnp.isfinite(a) & jnp.isfinite(b)
+    product = jnp.where(finite, a, 0.0) * jnp.where(finite, b, 0.0)
+    return jnp.where(finite, product, jax.lax.stop_gradient(a * b))
+
+
 def check_choice(fn: str, name: str, value, choices: Sequence[str]) -> None:
     if value not in choices:
         raise ValueError(f"{fn}: `{name}` must be one of {tuple(choices)}, got {value!r}.")
