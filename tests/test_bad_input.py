@@ -158,6 +158,19 @@ KERNEL_CASES = {
         ValueError,
         "axis",
     ),
+    # Q-learning: actions outside [0, A) in a valid transition, as Categorical.log_prob.
+    "q_value_loss_action_minus_one": (
+        lambda: pgjax.q_value_loss(jnp.zeros((2, 3)), jnp.array([0, -1]), jnp.zeros(2)),
+        ValueError,
+        "actions",
+    ),
+    "q_value_loss_action_too_large": (
+        lambda: pgjax.q_value_loss(
+            jnp.zeros((2, 3)), jnp.array([3, 0]), jnp.zeros(2), mask=jnp.array([True, False])
+        ),
+        ValueError,
+        "actions",
+    ),
     # Natural gradient: impossible settings.
     "max_kl_zero": (lambda: _ngs(max_kl=0.0), ValueError, "max_kl"),
     "max_kl_negative": (lambda: _ngs(max_kl=-0.01), ValueError, "max_kl"),

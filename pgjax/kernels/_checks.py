@@ -58,8 +58,8 @@ def check_shape(fn: str, name: str, x, expected: Sequence[int], like: str) -> No
         )
 
 
-def _concrete(x):
-    """The value of `x` if it is known at trace time, else None."""
+def concrete_value(x) -> np.ndarray | None:
+    """The value of `x` as a NumPy array if it is known at trace time, else None (a tracer)."""
     try:
         return np.asarray(x)
     except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
@@ -97,7 +97,7 @@ def check_range(fn: str, name: str, x, *, at_least=None, above=None, at_most=Non
     """Raises ValueError when `x` is known at trace time and any of its values is NaN or out of
     range (`above`/`below` strict, `at_least`/`at_most` inclusive). A traced value (a vmapped
     hyperparameter, an argument of a jitted function) cannot be checked and passes unchecked."""
-    value = _concrete(x)
+    value = concrete_value(x)
     if value is None or not value.size:
         return
     value = value.astype(np.float64)
@@ -173,6 +173,27 @@ def safe_product(a, b):
     finite = jnp.isfinite(a) & jnp.isfinite(b)
     product = jnp.where(finite, a, 0.0) * jnp.where(finite, b, 0.0)
     return jnp.where(finite, product, jax.lax.stop_gradient(a * b))
+
+
+def action_indices(fn: str, actions, num_actions: int, valid=None):
+    """`(indices, in_range)` of integer `actions` into an axis of `num_actions` (`[*B]` each).
+
+    An action outside [0, A) raises ValueError when it is known at trace time (where `valid` is
+    set, if a `valid` mask is given; a traced mask hides which actions count, so none is refused).
+    Traced, such an action gets index 0 and `in_range` False: the caller turns it into NaN, never
+    another action's value (−1 must not wrap around to the last action).
+    """
+    value = concrete_value(actions)
+    if value is not None:
+        bad = (value < 0) | (value >= num_actions)
+        if valid is not None:
+            valid = concrete_value(valid)
+            bad &= np.zeros_like(bad) if valid is None else valid.astype(bool)
+        if bad.any():
+            got = value[bad][0]
+            raise ValueError(f"{fn}: `actions` must lie in [0, {num_actions}), got {got}.")
+    in_range = (actions >= 0) & (actions < num_actions)
+    return jnp.where(in_range, actions, 0).astype(jnp.int32), in_range
 
 
 def check_choice(fn: str, name: str, value, choices: Sequence[str]) -> None:

@@ -30,7 +30,7 @@ def _check_logits(where: str, logits) -> None:
     every row."""
     if jnp.ndim(logits) < 1:
         raise ValueError(f"{where}: `logits` must be [*B, A], got shape {jnp.shape(logits)}.")
-    value = _checks._concrete(logits)
+    value = _checks.concrete_value(logits)
     if value is None or not value.size:
         return
     if np.isnan(value).any() or np.isposinf(value).any():
@@ -60,7 +60,7 @@ def _check_gaussian(where: str, mean, log_std) -> None:
             f"[*B, D]) or ({shape[-1]},) (one per action dimension, [D])."
         )
     for name, x in (("mean", mean), ("log_std", log_std)):
-        value = _checks._concrete(x)
+        value = _checks.concrete_value(x)
         if value is not None and not np.isfinite(value).all():
             raise ValueError(
                 f"{where}: `{name}` must be finite, got {value[~np.isfinite(value)][0]}."
@@ -116,14 +116,8 @@ class Categorical(NamedTuple):
         actions = jnp.asarray(actions)
         if not (jnp.issubdtype(actions.dtype, jnp.integer) or actions.dtype == jnp.bool_):
             raise TypeError(f"{fn}: `actions` must be integers, got dtype {actions.dtype}.")
-        num_actions = self.logits.shape[-1]
-        value = _checks._concrete(actions)
-        if value is not None and ((value < 0) | (value >= num_actions)).any():
-            bad = value[(value < 0) | (value >= num_actions)][0]
-            raise ValueError(f"{fn}: `actions` must lie in [0, {num_actions}), got {bad}.")
-        valid = (actions >= 0) & (actions < num_actions)
-        index = jnp.where(valid, actions, 0).astype(jnp.int32)[..., None]
-        log_p = jnp.take_along_axis(self._log_probs_all(), index, axis=-1)[..., 0]
+        index, valid = _checks.action_indices(fn, actions, self.logits.shape[-1])
+        log_p = jnp.take_along_axis(self._log_probs_all(), index[..., None], axis=-1)[..., 0]
         return jnp.where(valid, log_p, jnp.nan)
 
     def entropy(self) -> jax.Array:
@@ -231,7 +225,7 @@ def _check_actions(where: str, actions, mean, low=None, high=None) -> None:
             f"{where}: `actions` has shape {jnp.shape(actions)}, expected {jnp.shape(mean)} "
             "(the mean's shape)."
         )
-    value = _checks._concrete(actions)
+    value = _checks.concrete_value(actions)
     if value is None:
         return
     bad = ~np.isfinite(value)

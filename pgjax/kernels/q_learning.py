@@ -95,7 +95,9 @@ def q_value_loss(
 
     Args:
       q_values: `[*S, A]` float, Q(s, ·) of the online network.
-      actions: `[*S]` int, the actions a taken.
+      actions: `[*S]` int in [0, A), the actions a taken. One outside [0, A) in a valid
+        transition raises ValueError when known at trace time; traced, its Q(s, a) is NaN
+        (never another action's value: −1 does not wrap around), which the mask contains.
       targets: `[*S]` float, y (e.g. `pgjax.q_learning_targets`).
       loss: `"huber"` or `"squared"`.
       huber_delta: scalar float > 0, the Huber transition point δ.
@@ -113,8 +115,10 @@ def q_value_loss(
     actions = jnp.asarray(actions)
     if not jnp.issubdtype(actions.dtype, jnp.integer):
         raise TypeError(f"{fn}: `actions` must be an int array, got dtype {actions.dtype}.")
-    chosen = jnp.take_along_axis(q_values, actions[..., None], axis=-1)[..., 0]
     mask = _checks.check_mask(fn, mask, shape, "`targets`")
+    index, in_range = _checks.action_indices(fn, actions, jnp.shape(q_values)[-1], mask)
+    chosen = jnp.take_along_axis(q_values, index[..., None], axis=-1)[..., 0]
+    chosen = jnp.where(in_range, chosen, jnp.nan)
     if mask is not None:  # select before any arithmetic: masked-out NaNs stay out of gradients
         chosen, targets = jnp.where(mask, chosen, 0.0), jnp.where(mask, targets, 0.0)
     return value_loss(

@@ -214,7 +214,7 @@ def _temperature(fn: str, temperature, dtype) -> jax.Array:
             f"{fn}: `temperature` must be a scalar, got shape {jnp.shape(temperature)}."
         )
     temperature = _checks.as_float(fn, "temperature", temperature, dtype)
-    value = _checks._concrete(temperature)
+    value = _checks.concrete_value(temperature)
     if value is not None and not value >= 0:
         raise ValueError(f"{fn}: `temperature` must be >= 0, got {value}.")
     return temperature
