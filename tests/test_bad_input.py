@@ -148,6 +148,17 @@ KERNEL_CASES = {
         "gain",
     ),
     "grpo_eps_zero": (lambda: pgjax.grpo_advantages(L, eps=0.0), ValueError, "eps"),
+    **{
+        f"{kernel.__name__}_empty_group{'_masked' if masked else ''}": (
+            lambda kernel=kernel, masked=masked: kernel(
+                jnp.zeros((3, 0)), jnp.zeros((3, 0), bool) if masked else None
+            ),
+            ValueError,
+            "rewards",
+        )
+        for kernel in (pgjax.grpo_advantages, pgjax.dr_grpo_advantages, pgjax.rloo_advantages)
+        for masked in (False, True)
+    },
     "normalize_eps_negative": (
         lambda: pgjax.normalize_advantages(L, eps=-1e-8),
         ValueError,
