@@ -211,6 +211,79 @@ KERNEL_CASES = {
         ValueError,
         "mask",
     ),
+    # Masks and episode flags given as numbers must be 0/1 when known (traced: nonzero = set).
+    "mask_one_half": (
+        lambda: pgjax.aggregate_loss(L, mask=jnp.full(L.shape, 0.5)),
+        ValueError,
+        "mask",
+    ),
+    "mask_nan": (
+        lambda: pgjax.policy_gradient_loss(L, L, mask=jnp.full(L.shape, NAN)),
+        ValueError,
+        "mask",
+    ),
+    "mask_int_two": (
+        lambda: pgjax.value_loss(L, L, mask=np.full(L.shape, 2)),
+        ValueError,
+        "mask",
+    ),
+    "mask_one_half_sequence_level": (
+        lambda: pgjax.ppo_clip_loss(L, L, L[:, 0], sequence_level=True, mask=L + 0.5),
+        ValueError,
+        "mask",
+    ),
+    "terminated_one_half": (
+        lambda: pgjax.gae(R, R, R, R + 0.5, F, 0.9, 0.9),
+        ValueError,
+        "terminated",
+    ),
+    # Non-numeric arrays (strings, objects) are refused naming the argument, not by JAX's
+    # generic conversion error.
+    "log_probs_strings": (
+        lambda: pgjax.policy_gradient_loss(np.full((3, 4), "-0.5"), L),
+        TypeError,
+        "log_probs",
+    ),
+    "old_log_probs_strings": (
+        lambda: pgjax.ppo_clip_loss(L, np.full((3, 4), "x"), L),
+        TypeError,
+        "old_log_probs",
+    ),
+    "rewards_objects": (
+        lambda: pgjax.gae(np.full((6, 3), None), R, R, F, F, 0.9, 0.9),
+        TypeError,
+        "rewards",
+    ),
+    "log_rhos_strings": (
+        lambda: pgjax.vtrace(R, R, R, F, F, np.full((6, 3), "0"), 0.9),
+        TypeError,
+        "log_rhos",
+    ),
+    "gamma_string_array": (
+        lambda: pgjax.td_errors(R, R, R, F, np.array("0.9")),
+        TypeError,
+        "gamma",
+    ),
+    "mask_strings": (
+        lambda: pgjax.aggregate_loss(L, mask=np.full((3, 4), "1")),
+        TypeError,
+        "mask",
+    ),
+    "terminated_strings": (
+        lambda: pgjax.td_errors(R, R, R, np.full((6, 3), "no"), 0.9),
+        TypeError,
+        "terminated",
+    ),
+    "actions_strings": (
+        lambda: pgjax.q_value_loss(jnp.zeros((2, 3)), np.array(["0", "1"]), jnp.zeros(2)),
+        TypeError,
+        "actions",
+    ),
+    "chosen_strings_in_a_list": (
+        lambda: pgjax.bradley_terry_loss(["1.0", "2.0"], jnp.zeros(2)),
+        TypeError,
+        "chosen",
+    ),
     # Distributions: invalid actions, degenerate parameters, shapes.
     "categorical_action_minus_one": (
         lambda: pgjax.Categorical(jnp.zeros((2, 3))).log_prob(jnp.array([0, -1])),
@@ -318,6 +391,18 @@ def test_traced_coefficients_are_documented_as_unchecked_and_not_refused():
     for kernel in (pgjax.gae, pgjax.ppo_clip_loss, pgjax.natural_gradient_step, pgjax.value_loss):
         text = " ".join((kernel.__doc__ + (sys.modules[kernel.__module__].__doc__ or "")).split())
         assert "traced" in text and ("not checked" in text or "unchecked" in text), kernel
+
+
+def test_traced_masks_count_every_nonzero_value_as_set_and_say_so():
+    """A traced float mask cannot be checked: 0.5 and NaN count as set, as documented."""
+    losses = jnp.arange(12.0).reshape(3, 4)
+    loss = jax.jit(lambda mask: pgjax.aggregate_loss(losses, mask))
+    mask = np.array([[1.0, 0.0, 0.5, NAN]] * 3, np.float32)
+    np.testing.assert_array_equal(loss(mask), loss((mask != 0).astype(np.float32)))
+    assert loss(mask) != loss((mask == 1).astype(np.float32))
+    for kernel in (pgjax.aggregate_loss, pgjax.policy_gradient_loss, pgjax.grpo_advantages):
+        text = " ".join((kernel.__doc__ + (sys.modules[kernel.__module__].__doc__ or "")).split())
+        assert "traced" in text and "nonzero" in text, kernel
 
 
 # ------------------------------------------------------------------------------------------

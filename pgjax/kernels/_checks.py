@@ -14,15 +14,48 @@ import numpy as np
 
 
 def compute_dtype(*arrays) -> jnp.dtype:
-    """The float dtype to compute in: float32 at least (bfloat16/float16 accumulate in float32)."""
-    dtypes = [jnp.asarray(a).dtype for a in arrays if a is not None]
+    """The float dtype to compute in: float32 at least (bfloat16/float16 accumulate in float32).
+
+    Non-numeric inputs are skipped here; their own conversion (`as_float`, `as_bool`) refuses
+    them by name."""
+    dtypes = [jnp.asarray(a).dtype for a in arrays if a is not None and _non_numeric(a) is None]
     floats = [d for d in dtypes if jnp.issubdtype(d, jnp.floating)]
     return jnp.result_type(jnp.float32, *floats)
 
 
+def _non_numeric(x):
+    """The dtype of `x` if it is an array (or array-like) of something other than numbers or
+    bools, e.g. strings or objects; None otherwise, and for what NumPy cannot read (a list of
+    tracers, which JAX converts itself)."""
+    dtype = getattr(x, "dtype", None)
+    if dtype is None:
+        try:
+            dtype = np.asarray(x).dtype
+        except (jax.errors.JAXTypeError, TypeError, ValueError):
+            return None
+    try:
+        numeric = jnp.issubdtype(dtype, jnp.number) or jnp.issubdtype(dtype, jnp.bool_)
+    except TypeError:  # not a dtype at all
+        numeric = False
+    return None if numeric else dtype
+
+
+def as_array(fn: str, name: str, x) -> jax.Array:
+    """`x` as a JAX array of numbers or bools. Strings, objects and anything else JAX cannot read
+    raise TypeError naming the kernel and the argument; checked before JAX converts `x`, whose
+    own error names neither."""
+    dtype = _non_numeric(x)
+    if dtype is not None:
+        raise TypeError(f"{fn}: `{name}` must be an array of numbers, got dtype {dtype}.")
+    try:
+        return jnp.asarray(x)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{fn}: `{name}` must be an array of numbers: {error}") from None
+
+
 def as_float(fn: str, name: str, x, dtype) -> jax.Array:
     """Converts `x` to the float compute dtype; bool and integer inputs are accepted as numbers."""
-    x = jnp.asarray(x)
+    x = as_array(fn, name, x)
     if not (
         jnp.issubdtype(x.dtype, jnp.floating)
         or jnp.issubdtype(x.dtype, jnp.integer)
@@ -33,13 +66,28 @@ def as_float(fn: str, name: str, x, dtype) -> jax.Array:
 
 
 def as_bool(fn: str, name: str, x) -> jax.Array:
-    """Converts an episode-boundary flag to bool; floats must be 0/1 flags (nonzero means set)."""
-    x = jnp.asarray(x)
+    """Converts a mask or an episode-boundary flag to bool.
+
+    Integer and float flags must be 0/1. Known at trace time (an eager call, a constant), any
+    other value (0.5, NaN, 2) raises ValueError naming the kernel and the argument. Traced (an
+    argument of a jitted or vmapped function) the values cannot be checked: every nonzero value,
+    NaN included, then counts as set.
+    """
+    x = as_array(fn, name, x)
     if x.dtype == jnp.bool_:
         return x
-    if jnp.issubdtype(x.dtype, jnp.integer) or jnp.issubdtype(x.dtype, jnp.floating):
-        return x != 0
-    raise TypeError(f"{fn}: `{name}` must be a bool (or 0/1) array, got dtype {x.dtype}.")
+    if not (jnp.issubdtype(x.dtype, jnp.integer) or jnp.issubdtype(x.dtype, jnp.floating)):
+        raise TypeError(f"{fn}: `{name}` must be a bool (or 0/1) array, got dtype {x.dtype}.")
+    value = concrete_value(x)
+    if value is not None:
+        bad = (value != 0) & (value != 1)
+        if bad.any():
+            where = "" if value.ndim == 0 else f" (one of its {value.size} values)"
+            raise ValueError(
+                f"{fn}: `{name}` must hold bools or 0/1, got {value[bad][0]}{where}; a traced "
+                "one counts every nonzero value as set."
+            )
+    return x != 0
 
 
 def check_rank(fn: str, name: str, x, min_rank: int, what: str) -> None:
@@ -202,6 +250,9 @@ def check_choice(fn: str, name: str, value, choices: Sequence[str]) -> None:
 
 
 def check_mask(fn: str, mask, shape: Sequence[int], like: str) -> jax.Array | None:
+    """`mask` (of exactly `shape`) as bool, or None. A bool mask is the norm; a 0/1 integer or
+    float mask is accepted and checked when known at trace time (see `as_bool`: traced, every
+    nonzero value counts as set)."""
     if mask is None:
         return None
     check_shape(fn, "mask", mask, shape, like)

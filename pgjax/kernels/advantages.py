@@ -10,7 +10,8 @@ Group functions take `[*B, G]` with the group axis last: G samples (responses) f
 prompt/state, as in LLM fine-tuning.
 
 Masks select, they never multiply: NaN or ±inf in a masked-out element reaches no result and no
-gradient.
+gradient. A mask is bool, or numbers that are 0/1: any other value (0.5, NaN) raises ValueError
+when known at trace time; traced, it cannot be checked and every nonzero value counts as set.
 """
 
 from __future__ import annotations

@@ -113,7 +113,7 @@ class Categorical(NamedTuple):
                 f"{fn}: `actions` has shape {jnp.shape(actions)}, expected "
                 f"{self.logits.shape[:-1]} (the logits' batch shape)."
             )
-        actions = jnp.asarray(actions)
+        actions = _checks.as_array(fn, "actions", actions)
         if not (jnp.issubdtype(actions.dtype, jnp.integer) or actions.dtype == jnp.bool_):
             raise TypeError(f"{fn}: `actions` must be integers, got dtype {actions.dtype}.")
         index, valid = _checks.action_indices(fn, actions, self.logits.shape[-1])

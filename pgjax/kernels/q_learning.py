@@ -5,6 +5,10 @@ Shapes: a batch of transitions `[*S]` (e.g. `[B]` sampled from a replay buffer, 
 action values `[*S, A]` over A discrete actions. `terminated` marks a terminal successor (worth
 0); a time limit needs no flag here, because `next_q_values` are those of the true successor
 s' (the final observation), which a truncated transition bootstraps from.
+
+A mask or `terminated` flag is bool, or numbers that are 0/1: any other value (0.5, NaN) raises
+ValueError when known at trace time; traced, it cannot be checked and every nonzero value counts as
+set.
 """
 
 from __future__ import annotations
@@ -112,7 +116,7 @@ def q_value_loss(
     _checks.check_rank(fn, "q_values", q_values, len(shape) + 1, "[*S, A]")
     _checks.check_shape(fn, "q_values", q_values, (*shape, jnp.shape(q_values)[-1]), "`targets`")
     _checks.check_shape(fn, "actions", actions, shape, "`targets`")
-    actions = jnp.asarray(actions)
+    actions = _checks.as_array(fn, "actions", actions)
     if not jnp.issubdtype(actions.dtype, jnp.integer):
         raise TypeError(f"{fn}: `actions` must be an int array, got dtype {actions.dtype}.")
     mask = _checks.check_mask(fn, mask, shape, "`targets`")

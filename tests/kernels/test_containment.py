@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import re
 from collections.abc import Callable
 
 import jax
@@ -497,17 +498,41 @@ def test_the_same_poison_where_the_result_does_look_shows_in_result_or_gradient(
     assert bits(case.result_and_gradient(dirty, others, keep, cotangent)) != bits(clean)
 
 
-def test_every_kernel_with_a_mask_or_episode_boundaries_has_a_containment_case():
-    """A kernel added later joins the two tests above, or this one fails naming it."""
-    guarded = [
+def kernels_taking(*parameters) -> list[str]:
+    """The public kernels with any of these parameters."""
+    return [
         name
         for name in pgjax.kernels.__all__
         if inspect.isfunction(kernel := getattr(pgjax.kernels, name))
-        and {"mask", "terminated"} & set(inspect.signature(kernel).parameters)
+        and set(parameters) & set(inspect.signature(kernel).parameters)
     ]
+
+
+def kernel_of(case: str) -> str | None:
+    """The kernel a case is named after (`gae_scan` -> `gae`)."""
+    names = [n for n in pgjax.kernels.__all__ if case == n or case.startswith(n + "_")]
+    return max(names, key=len, default=None)
+
+
+def test_every_kernel_with_a_mask_or_episode_boundaries_has_a_containment_case():
+    """A kernel added later joins the two tests above, or this one fails naming it."""
+    guarded = kernels_taking("mask", "terminated")
     assert len(guarded) > 20
-    missing = [n for n in guarded if not any(c == n or c.startswith(n + "_") for c in CASES)]
-    assert not missing, missing
+    covered = {kernel_of(c) for c in CASES}
+    assert not [n for n in guarded if n not in covered]
+
+
+MASKED = [c for c in CASES if kernel_of(c) in kernels_taking("mask")]
+
+
+@pytest.mark.parametrize("bad", [0.5, np.nan])
+@pytest.mark.parametrize("name", MASKED)
+def test_a_known_mask_that_is_not_zero_or_one_is_refused_naming_the_kernel_and_mask(name, bad):
+    """0.5 or NaN in a float mask used to count as set; known at trace time it is an error."""
+    _, floats, others, _, _, _ = draw(CASES[name], 0)
+    others = {**others, "mask": np.where(others["mask"], np.float32(bad), np.float32(0))}
+    with pytest.raises(ValueError, match=re.escape(f"{kernel_of(name)}: `mask`")):
+        CASES[name].fn(floats, others)
 
 
 def test_language_model_padding_with_minus_one_tokens_is_contained_end_to_end():
