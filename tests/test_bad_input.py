@@ -182,6 +182,33 @@ KERNEL_CASES = {
         ValueError,
         "actions",
     ),
+    # Schedules: a NaN or infinite setting would anneal to NaN, or silently to `end`.
+    "linear_schedule_start_nan": (
+        lambda: pgjax.linear_schedule(0, NAN, 0.1, 10),
+        ValueError,
+        "start",
+    ),
+    "linear_schedule_end_inf": (lambda: pgjax.linear_schedule(0, 1.0, INF, 10), ValueError, "end"),
+    "linear_schedule_duration_nan": (
+        lambda: pgjax.linear_schedule(0, 1.0, 0.1, NAN),
+        ValueError,
+        "duration",
+    ),
+    "linear_schedule_duration_inf_array": (
+        lambda: pgjax.linear_schedule(0, 1.0, 0.1, jnp.array(INF)),
+        ValueError,
+        "duration",
+    ),
+    "linear_schedule_count_nan": (
+        lambda: pgjax.linear_schedule(NAN, 1.0, 0.1, 10),
+        ValueError,
+        "count",
+    ),
+    "linear_schedule_start_string": (
+        lambda: pgjax.linear_schedule(0, "1.0", 0.1, 10),
+        TypeError,
+        "start",
+    ),
     # Natural gradient: impossible settings.
     "max_kl_zero": (lambda: _ngs(max_kl=0.0), ValueError, "max_kl"),
     "max_kl_negative": (lambda: _ngs(max_kl=-0.01), ValueError, "max_kl"),

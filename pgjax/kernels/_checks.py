@@ -169,6 +169,18 @@ def check_range(fn: str, name: str, x, *, at_least=None, above=None, at_most=Non
             raise ValueError(f"{fn}: `{name}` must be {text}, got {got}{where}.")
 
 
+def check_finite(fn: str, name: str, x) -> None:
+    """Raises ValueError when `x` is known at trace time and any of its values is NaN or ±inf. A
+    traced value cannot be checked and passes unchecked."""
+    value = concrete_value(x)
+    if value is None or not value.size:
+        return
+    bad = ~np.isfinite(value.astype(np.float64))
+    if bad.any():
+        where = "" if value.ndim == 0 else f" (one of its {value.size} values)"
+        raise ValueError(f"{fn}: `{name}` must be finite, got {value[bad][0]}{where}.")
+
+
 def check_scalar(fn: str, name: str, x, **bounds):
     """A scalar setting such as `clip_eps` or `max_kl`: shape `()`, and in range when known at
     trace time (see `check_range`; traced values are not checked). Returns `x` unchanged."""

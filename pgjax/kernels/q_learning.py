@@ -168,6 +168,10 @@ def linear_schedule(count, start, end, duration) -> jax.Array:
     al., 2015, https://doi.org/10.1038/nature14236, Methods). `count` may be traced; `duration`
     ≤ 0 gives `end` from the start.
 
+    Every argument known at trace time must be finite: NaN or ±inf raises ValueError naming it.
+    Traced values (a vmapped hyperparameter, an argument of a jitted function) are not checked;
+    NaN in any of them gives NaN, never silently `start` or `end`.
+
     Args:
       count: scalar int or float, e.g. environment steps taken.
       start: scalar float, v(0).
@@ -178,12 +182,16 @@ def linear_schedule(count, start, end, duration) -> jax.Array:
       scalar float.
     """
     fn = "linear_schedule"
-    for name, value in (("count", count), ("start", start), ("end", end), ("duration", duration)):
+    arguments = {"count": count, "start": start, "end": end, "duration": duration}
+    for name, value in arguments.items():
         if jnp.ndim(value) != 0:
             raise ValueError(f"{fn}: `{name}` must be a scalar, got shape {jnp.shape(value)}.")
     dtype = _checks.compute_dtype(start, end)
-    count = _checks.as_float(fn, "count", count, dtype)
-    duration = _checks.as_float(fn, "duration", duration, dtype)
-    progress = jnp.where(duration > 0, jnp.clip(count / jnp.maximum(duration, 1e-12), 0, 1), 1.0)
-    start = _checks.as_float(fn, "start", start, dtype)
-    return start + (_checks.as_float(fn, "end", end, dtype) - start) * progress
+    for name, value in arguments.items():
+        arguments[name] = _checks.as_float(fn, name, value, dtype)
+        _checks.check_finite(fn, name, arguments[name])
+    count, start, end, duration = arguments.values()
+    # Tested as `<= 0`: with `> 0` a NaN duration would select the held value `end`.
+    ramp = jnp.clip(count / jnp.maximum(duration, 1e-12), 0, 1)
+    progress = jnp.where(duration <= 0, 1.0, ramp)
+    return start + (end - start) * progress

@@ -214,6 +214,14 @@ def test_linear_schedule_matches_reference_and_accepts_traced_counts(count):
     np.testing.assert_allclose(pgjax.linear_schedule(count, 1.0, 0.05, 0), 0.05, rtol=1e-6)
 
 
+@pytest.mark.parametrize("argument", ["start", "end", "duration"])
+def test_linear_schedule_with_a_traced_nan_setting_is_nan_never_silently_end(argument):
+    settings = {"start": 1.0, "end": 0.05, "duration": 500.0, argument: jnp.float32(jnp.nan)}
+    schedule = jax.jit(lambda count, s: pgjax.linear_schedule(count, **s))
+    for count in (0, 250, 500, 10_000):
+        assert np.isnan(schedule(count, settings)), count
+
+
 @pytest.mark.parametrize(
     ("thunk", "message"),
     [
