@@ -352,6 +352,21 @@ KERNEL_CASES = {
         ValueError,
         "other.logits",
     ),
+    "categorical_string_logits": (
+        lambda: pgjax.Categorical(np.full((2, 3), "0.0")).entropy(),
+        TypeError,
+        "logits",
+    ),
+    "gaussian_object_log_std": (
+        lambda: pgjax.DiagGaussian(jnp.zeros((5, 2)), np.full(2, None)).entropy(),
+        TypeError,
+        "log_std",
+    ),
+    "tanh_gaussian_string_actions": (
+        lambda: pgjax.TanhGaussian(jnp.zeros((1, 2)), jnp.zeros(2)).log_prob(np.full((1, 2), "0")),
+        TypeError,
+        "actions",
+    ),
     "gaussian_log_std_wrong_last_axis": (
         lambda: pgjax.DiagGaussian(jnp.zeros((5, 2)), jnp.zeros(3)).log_prob(jnp.zeros((5, 2))),
         ValueError,

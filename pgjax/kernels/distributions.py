@@ -30,6 +30,7 @@ def _check_logits(where: str, logits) -> None:
     every row."""
     if jnp.ndim(logits) < 1:
         raise ValueError(f"{where}: `logits` must be [*B, A], got shape {jnp.shape(logits)}.")
+    _checks.as_array(where, "logits", logits)
     value = _checks.concrete_value(logits)
     if value is None or not value.size:
         return
@@ -60,6 +61,7 @@ def _check_gaussian(where: str, mean, log_std) -> None:
             f"[*B, D]) or ({shape[-1]},) (one per action dimension, [D])."
         )
     for name, x in (("mean", mean), ("log_std", log_std)):
+        _checks.as_array(where, name, x)
         value = _checks.concrete_value(x)
         if value is not None and not np.isfinite(value).all():
             raise ValueError(
@@ -225,6 +227,7 @@ def _check_actions(where: str, actions, mean, low=None, high=None) -> None:
             f"{where}: `actions` has shape {jnp.shape(actions)}, expected {jnp.shape(mean)} "
             "(the mean's shape)."
         )
+    _checks.as_array(where, "actions", actions)
     value = _checks.concrete_value(actions)
     if value is None:
         return
