@@ -7,10 +7,14 @@ bit-identical to those of the clean input. A second test writes +inf into slots 
 depend on and checks that it shows, so the first cannot pass by never reading the poisoned
 inputs.
 
-The return kernels run jitted (one compile each, fixed shapes). The masked kernels run eagerly:
-under jit XLA rewrites `x * convert(mask)` into a select, which hides a mask that multiplies
-(measured: the jitted tests passed on the multiplying code of commit 2fad02c, the eager ones
-failed for every masked kernel); a scan's products are not rewritten, so there jit shows it.
+The return kernels (V-trace included, with its ratios poisoned too) run jitted (one compile
+each, fixed shapes). The masked kernels and the one-step kernels of Q-learning and SAC run
+eagerly: under jit XLA rewrites `x * convert(mask)` into a select, which hides a mask that
+multiplies (measured: the jitted tests passed on the multiplying code of commit 2fad02c, the
+eager ones failed for every masked kernel); a scan's products are not rewritten, so there jit
+shows it (V-trace's 0 · NaN in the backward pass failed jitted before its products became double
+wheres). A guard test fails when a public kernel taking `mask` or `terminated` has no case here,
+and every masked kernel is checked to refuse a known mask that is not 0/1.
 
 Also here: a rejected natural-gradient step is a no-op, and what distributions return for
 invalid actions and degenerate logits when the values are traced (the eager errors are in
@@ -331,13 +335,11 @@ MASK_CASES = {
     "normalize_advantages": mask_case(
         lambda f, o: pgjax.normalize_advantages(f["advantages"], o["mask"]), ["advantages"]
     ),
+    "bradley_terry_loss": mask_case(
+        lambda f, o: pgjax.bradley_terry_loss(f["chosen"], f["rejected"], o["mask"]),
+        ["chosen", "rejected"],
+    ),
 }
-
-MASK_CASES["bradley_terry_loss"] = mask_case(
-    lambda f, o: pgjax.bradley_terry_loss(f["chosen"], f["rejected"], o["mask"]),
-    ["chosen", "rejected"],
-)
-
 
 # ------------------------------------------------------------------------------------------
 # Transitions: Q-learning and soft actor-critic (a batch BATCH, A actions, K critics)
