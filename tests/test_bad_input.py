@@ -148,6 +148,17 @@ KERNEL_CASES = {
         "gain",
     ),
     "grpo_eps_zero": (lambda: pgjax.grpo_advantages(L, eps=0.0), ValueError, "eps"),
+    **{
+        f"{kernel.__name__}_empty_group{'_masked' if masked else ''}": (
+            lambda kernel=kernel, masked=masked: kernel(
+                jnp.zeros((3, 0)), jnp.zeros((3, 0), bool) if masked else None
+            ),
+            ValueError,
+            "rewards",
+        )
+        for kernel in (pgjax.grpo_advantages, pgjax.dr_grpo_advantages, pgjax.rloo_advantages)
+        for masked in (False, True)
+    },
     "normalize_eps_negative": (
         lambda: pgjax.normalize_advantages(L, eps=-1e-8),
         ValueError,
@@ -157,6 +168,46 @@ KERNEL_CASES = {
         lambda: pgjax.leave_one_out_baseline(L, axis=1.0),
         ValueError,
         "axis",
+    ),
+    # Q-learning: actions outside [0, A) in a valid transition, as Categorical.log_prob.
+    "q_value_loss_action_minus_one": (
+        lambda: pgjax.q_value_loss(jnp.zeros((2, 3)), jnp.array([0, -1]), jnp.zeros(2)),
+        ValueError,
+        "actions",
+    ),
+    "q_value_loss_action_too_large": (
+        lambda: pgjax.q_value_loss(
+            jnp.zeros((2, 3)), jnp.array([3, 0]), jnp.zeros(2), mask=jnp.array([True, False])
+        ),
+        ValueError,
+        "actions",
+    ),
+    # Schedules: a NaN or infinite setting would anneal to NaN, or silently to `end`.
+    "linear_schedule_start_nan": (
+        lambda: pgjax.linear_schedule(0, NAN, 0.1, 10),
+        ValueError,
+        "start",
+    ),
+    "linear_schedule_end_inf": (lambda: pgjax.linear_schedule(0, 1.0, INF, 10), ValueError, "end"),
+    "linear_schedule_duration_nan": (
+        lambda: pgjax.linear_schedule(0, 1.0, 0.1, NAN),
+        ValueError,
+        "duration",
+    ),
+    "linear_schedule_duration_inf_array": (
+        lambda: pgjax.linear_schedule(0, 1.0, 0.1, jnp.array(INF)),
+        ValueError,
+        "duration",
+    ),
+    "linear_schedule_count_nan": (
+        lambda: pgjax.linear_schedule(NAN, 1.0, 0.1, 10),
+        ValueError,
+        "count",
+    ),
+    "linear_schedule_start_string": (
+        lambda: pgjax.linear_schedule(0, "1.0", 0.1, 10),
+        TypeError,
+        "start",
     ),
     # Natural gradient: impossible settings.
     "max_kl_zero": (lambda: _ngs(max_kl=0.0), ValueError, "max_kl"),
@@ -186,6 +237,79 @@ KERNEL_CASES = {
         lambda: pgjax.sequence_log_ratio(L, L, mask=jnp.ones((4, 3), bool)),
         ValueError,
         "mask",
+    ),
+    # Masks and episode flags given as numbers must be 0/1 when known (traced: nonzero = set).
+    "mask_one_half": (
+        lambda: pgjax.aggregate_loss(L, mask=jnp.full(L.shape, 0.5)),
+        ValueError,
+        "mask",
+    ),
+    "mask_nan": (
+        lambda: pgjax.policy_gradient_loss(L, L, mask=jnp.full(L.shape, NAN)),
+        ValueError,
+        "mask",
+    ),
+    "mask_int_two": (
+        lambda: pgjax.value_loss(L, L, mask=np.full(L.shape, 2)),
+        ValueError,
+        "mask",
+    ),
+    "mask_one_half_sequence_level": (
+        lambda: pgjax.ppo_clip_loss(L, L, L[:, 0], sequence_level=True, mask=L + 0.5),
+        ValueError,
+        "mask",
+    ),
+    "terminated_one_half": (
+        lambda: pgjax.gae(R, R, R, R + 0.5, F, 0.9, 0.9),
+        ValueError,
+        "terminated",
+    ),
+    # Non-numeric arrays (strings, objects) are refused naming the argument, not by JAX's
+    # generic conversion error.
+    "log_probs_strings": (
+        lambda: pgjax.policy_gradient_loss(np.full((3, 4), "-0.5"), L),
+        TypeError,
+        "log_probs",
+    ),
+    "old_log_probs_strings": (
+        lambda: pgjax.ppo_clip_loss(L, np.full((3, 4), "x"), L),
+        TypeError,
+        "old_log_probs",
+    ),
+    "rewards_objects": (
+        lambda: pgjax.gae(np.full((6, 3), None), R, R, F, F, 0.9, 0.9),
+        TypeError,
+        "rewards",
+    ),
+    "log_rhos_strings": (
+        lambda: pgjax.vtrace(R, R, R, F, F, np.full((6, 3), "0"), 0.9),
+        TypeError,
+        "log_rhos",
+    ),
+    "gamma_string_array": (
+        lambda: pgjax.td_errors(R, R, R, F, np.array("0.9")),
+        TypeError,
+        "gamma",
+    ),
+    "mask_strings": (
+        lambda: pgjax.aggregate_loss(L, mask=np.full((3, 4), "1")),
+        TypeError,
+        "mask",
+    ),
+    "terminated_strings": (
+        lambda: pgjax.td_errors(R, R, R, np.full((6, 3), "no"), 0.9),
+        TypeError,
+        "terminated",
+    ),
+    "actions_strings": (
+        lambda: pgjax.q_value_loss(jnp.zeros((2, 3)), np.array(["0", "1"]), jnp.zeros(2)),
+        TypeError,
+        "actions",
+    ),
+    "chosen_strings_in_a_list": (
+        lambda: pgjax.bradley_terry_loss(["1.0", "2.0"], jnp.zeros(2)),
+        TypeError,
+        "chosen",
     ),
     # Distributions: invalid actions, degenerate parameters, shapes.
     "categorical_action_minus_one": (
@@ -263,6 +387,21 @@ KERNEL_CASES = {
         ),
         ValueError,
         "mask",
+    ),
+    "categorical_string_logits": (
+        lambda: pgjax.Categorical(np.full((2, 3), "0.0")).entropy(),
+        TypeError,
+        "logits",
+    ),
+    "gaussian_object_log_std": (
+        lambda: pgjax.DiagGaussian(jnp.zeros((5, 2)), np.full(2, None)).entropy(),
+        TypeError,
+        "log_std",
+    ),
+    "tanh_gaussian_string_actions": (
+        lambda: pgjax.TanhGaussian(jnp.zeros((1, 2)), jnp.zeros(2)).log_prob(np.full((1, 2), "0")),
+        TypeError,
+        "actions",
     ),
     "gaussian_log_std_wrong_last_axis": (
         lambda: pgjax.DiagGaussian(jnp.zeros((5, 2)), jnp.zeros(3)).log_prob(jnp.zeros((5, 2))),
@@ -432,6 +571,18 @@ def test_traced_coefficients_are_documented_as_unchecked_and_not_refused():
     for kernel in (pgjax.gae, pgjax.ppo_clip_loss, pgjax.natural_gradient_step, pgjax.value_loss):
         text = " ".join((kernel.__doc__ + (sys.modules[kernel.__module__].__doc__ or "")).split())
         assert "traced" in text and ("not checked" in text or "unchecked" in text), kernel
+
+
+def test_traced_masks_count_every_nonzero_value_as_set_and_say_so():
+    """A traced float mask cannot be checked: 0.5 and NaN count as set, as documented."""
+    losses = jnp.arange(12.0).reshape(3, 4)
+    loss = jax.jit(lambda mask: pgjax.aggregate_loss(losses, mask))
+    mask = np.array([[1.0, 0.0, 0.5, NAN]] * 3, np.float32)
+    np.testing.assert_array_equal(loss(mask), loss((mask != 0).astype(np.float32)))
+    assert loss(mask) != loss((mask == 1).astype(np.float32))
+    for kernel in (pgjax.aggregate_loss, pgjax.policy_gradient_loss, pgjax.grpo_advantages):
+        text = " ".join((kernel.__doc__ + (sys.modules[kernel.__module__].__doc__ or "")).split())
+        assert "traced" in text and "nonzero" in text, kernel
 
 
 # ------------------------------------------------------------------------------------------

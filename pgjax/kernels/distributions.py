@@ -60,13 +60,14 @@ def _check_categorical(where: str, logits, mask) -> jax.Array | None:
     per row. Returns the mask as bool."""
     if jnp.ndim(logits) < 1:
         raise ValueError(f"{where}: `logits` must be [*B, A], got shape {jnp.shape(logits)}.")
+    _checks.as_array(where, "logits", logits)
     mask = _checks.check_mask(where, mask, jnp.shape(logits), "`logits`, [*B, A]")
-    value = _checks._concrete(logits)
+    value = _checks.concrete_value(logits)
     if mask is None:
         if value is not None and value.size:
             _check_logit_values(where, value, masked=False)
         return None
-    mask_value = _checks._concrete(mask)
+    mask_value = _checks.concrete_value(mask)
     if mask_value is None or not mask_value.size:
         return mask
     no_valid = ~mask_value.any(axis=-1)
@@ -151,17 +152,11 @@ class Categorical(NamedTuple):
                 f"{fn}: `actions` has shape {jnp.shape(actions)}, expected "
                 f"{logits.shape[:-1]} (the logits' batch shape)."
             )
-        actions = jnp.asarray(actions)
+        actions = _checks.as_array(fn, "actions", actions)
         if not (jnp.issubdtype(actions.dtype, jnp.integer) or actions.dtype == jnp.bool_):
             raise TypeError(f"{fn}: `actions` must be integers, got dtype {actions.dtype}.")
-        num_actions = logits.shape[-1]
-        value = _checks._concrete(actions)
-        if value is not None and ((value < 0) | (value >= num_actions)).any():
-            bad = value[(value < 0) | (value >= num_actions)][0]
-            raise ValueError(f"{fn}: `actions` must lie in [0, {num_actions}), got {bad}.")
-        valid = (actions >= 0) & (actions < num_actions)
-        index = jnp.where(valid, actions, 0).astype(jnp.int32)[..., None]
-        log_p = jnp.take_along_axis(_log_softmax(logits), index, axis=-1)[..., 0]
+        index, valid = _checks.action_indices(fn, actions, logits.shape[-1])
+        log_p = jnp.take_along_axis(_log_softmax(logits), index[..., None], axis=-1)[..., 0]
         return jnp.where(valid, log_p, jnp.nan)
 
     def entropy(self) -> jax.Array:
@@ -229,7 +224,8 @@ def _check_gaussian(where: str, mean, log_std) -> None:
             f"[*B, D]) or ({shape[-1]},) (one per action dimension, [D])."
         )
     for name, x in (("mean", mean), ("log_std", log_std)):
-        value = _checks._concrete(x)
+        _checks.as_array(where, name, x)
+        value = _checks.concrete_value(x)
         if value is not None and not np.isfinite(value).all():
             raise ValueError(
                 f"{where}: `{name}` must be finite, got {value[~np.isfinite(value)][0]}."
@@ -261,7 +257,7 @@ def _bounds(where: str, low, high, shape, dtype, default: tuple[float, float]) -
                 f"{where}: `{name}` has shape {x.shape}, expected one that broadcasts to "
                 f"{tuple(shape)}: a scalar, ({shape[-1]},) or {tuple(shape)}."
             )
-        value = _checks._concrete(x)
+        value = _checks.concrete_value(x)
         if value is not None and not np.isfinite(value).all():
             raise ValueError(
                 f"{where}: `{name}` must be finite, got {value[~np.isfinite(value)][0]}."
@@ -286,7 +282,8 @@ def _check_actions(where: str, actions, shape, like: str, bounds: _Bounds | None
         raise ValueError(
             f"{where}: `actions` has shape {jnp.shape(actions)}, expected {tuple(shape)} ({like})."
         )
-    value = _checks._concrete(actions)
+    _checks.as_array(where, "actions", actions)
+    value = _checks.concrete_value(actions)
     if value is None:
         return
     bad = ~np.isfinite(value)
@@ -474,7 +471,8 @@ def _check_beta(where: str, alpha, beta) -> None:
         raise ValueError(f"{where}: `alpha` must be [*B, D], got shape {jnp.shape(alpha)}.")
     _checks.check_shape(where, "beta", beta, jnp.shape(alpha), "`alpha`, [*B, D]")
     for name, x in (("alpha", alpha), ("beta", beta)):
-        value = _checks._concrete(x)
+        _checks.as_array(where, name, x)
+        value = _checks.concrete_value(x)
         if value is None:
             continue
         bad = ~(np.isfinite(value) & (value > 0))

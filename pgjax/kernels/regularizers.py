@@ -9,8 +9,9 @@ KL(π ‖ π_ref) is estimated from samples a ~ π with r = π_ref(a) / π(a) (S
 * k2 = ½ (log r)²: biased, low variance, always ≥ 0.
 * k3 = (r − 1) − log r: unbiased, low variance, always ≥ 0.
 
-Masks select, they never multiply: NaN or ±inf in a masked-out element reaches neither a loss
-nor its gradient.
+Masks select, they never multiply: NaN or ±inf in a masked-out element reaches neither a loss nor
+its gradient. A mask is bool, or numbers that are 0/1: any other value (0.5, NaN) raises ValueError
+when known at trace time; traced, it cannot be checked and every nonzero value counts as set.
 """
 
 from __future__ import annotations

@@ -17,6 +17,8 @@ Conventions shared by every kernel here:
 * `gamma`, `lambda_`: a scalar (possibly traced, e.g. under `vmap` over hyperparameters), the
   batch shape `B`, or the full `[T, *B]`, in [0, 1]: checked (NaN included) when known at trace
   time, unchecked when traced.
+* `terminated` and `truncated` are bool, or numbers that are 0/1: any other value (0.5, NaN)
+  raises ValueError when known at trace time; traced, every nonzero value counts as set.
 * Results are targets: gradients are stopped unless `stop_gradient=False`.
 """
 

@@ -7,10 +7,14 @@ bit-identical to those of the clean input. A second test writes +inf into slots 
 depend on and checks that it shows, so the first cannot pass by never reading the poisoned
 inputs.
 
-The return kernels run jitted (one compile each, fixed shapes). The masked kernels run eagerly:
-under jit XLA rewrites `x * convert(mask)` into a select, which hides a mask that multiplies
-(measured: the jitted tests passed on the multiplying code of commit 2fad02c, the eager ones
-failed for every masked kernel); a scan's products are not rewritten, so there jit shows it.
+The return kernels (V-trace included, with its ratios poisoned too) run jitted (one compile
+each, fixed shapes). The masked kernels and the one-step kernels of Q-learning and SAC run
+eagerly: under jit XLA rewrites `x * convert(mask)` into a select, which hides a mask that
+multiplies (measured: the jitted tests passed on the multiplying code of commit 2fad02c, the
+eager ones failed for every masked kernel); a scan's products are not rewritten, so there jit
+shows it (V-trace's 0 · NaN in the backward pass failed jitted before its products became double
+wheres). A guard test fails when a public kernel taking `mask` or `terminated` has no case here,
+and every masked kernel is checked to refuse a known mask that is not 0/1.
 
 Invalid-action masks are cases of the same two tests: the logits of masked actions are
 poisoned. The bounded distributions' padding rows (poisoned actions and Beta parameters) are
@@ -27,6 +31,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
+import re
 from collections.abc import Callable
 
 import jax
@@ -46,7 +52,11 @@ BATCH = (4, 6)  # [B, L] for the masked kernels (sequence axis last)
 
 
 def bits(tree) -> list[bytes]:
-    return [np.asarray(leaf).tobytes() for leaf in jax.tree.leaves(tree)]
+    """The leaves' bytes, with −0 read as +0: a zero gradient (a step no kept result reads) is the
+    zero cotangent times the step's own inputs, so its sign is theirs, which no kernel can
+    reproduce once they are NaN. Every other bit counts."""
+    leaves = [np.asarray(leaf) for leaf in jax.tree.leaves(tree)]
+    return [np.where(leaf == 0, np.zeros_like(leaf), leaf).tobytes() for leaf in leaves]
 
 
 def poisoned(rng, x: np.ndarray, where: np.ndarray) -> np.ndarray:
@@ -99,19 +109,21 @@ def one_episode_per_column(rng, terminated, truncated) -> np.ndarray:
     return keep
 
 
-def trajectory(rng):
+def trajectory(rng, ratios=False):
     data = ref.random_trajectory(rng, TRAJECTORY, p_terminated=0.25, p_truncated=0.15)
     floats = {k: data[k].astype(np.float32) for k in ("rewards", "values", "next_values")}
+    if ratios:  # V-trace's log π/μ
+        floats["log_rhos"] = rng.normal(scale=0.5, size=TRAJECTORY).astype(np.float32)
     flags = {k: data[k] for k in ("terminated", "truncated")}
     return floats, flags
 
 
-def episode_case(fn, successor_unused=None) -> Case:
+def episode_case(fn, successor_unused=None, ratios=False) -> Case:
     """Poison every other episode, and `next_values` wherever the kept episode never reads it
     (terminated steps, plus `successor_unused(flags)`)."""
 
     def make(rng):
-        floats, flags = trajectory(rng)
+        floats, flags = trajectory(rng, ratios)
         keep = one_episode_per_column(rng, flags["terminated"], flags["truncated"])
         unused = flags["terminated"].copy()
         if successor_unused is not None:
@@ -172,6 +184,14 @@ def _recurrence(f, o, method):
     return pgjax.reverse_linear_recurrence(coefficients, f["rewards"], method)
 
 
+def _vtrace(f, o, output, **bars):
+    out = pgjax.vtrace(
+        f["rewards"], f["values"], f["next_values"], o["terminated"], o["truncated"],
+        f["log_rhos"], G, L, stop_gradient=False, **bars,
+    )  # fmt: skip
+    return out[output]
+
+
 EPISODE_CASES = {
     "gae_scan": episode_case(functools.partial(_gae, method="scan")),
     "gae_associative": episode_case(functools.partial(_gae, method="associative")),
@@ -190,6 +210,13 @@ EPISODE_CASES = {
     "reverse_linear_recurrence_scan": episode_case(functools.partial(_recurrence, method="scan")),
     "reverse_linear_recurrence_associative": episode_case(
         functools.partial(_recurrence, method="associative")
+    ),
+    # V-trace multiplies by the ratios: 0 · NaN in the backward pass unless selected.
+    "vtrace_advantages": episode_case(functools.partial(_vtrace, output=0), ratios=True),
+    "vtrace_value_targets": episode_case(functools.partial(_vtrace, output=1), ratios=True),
+    "vtrace_unclipped_ratios": episode_case(
+        functools.partial(_vtrace, output=0, rho_bar=np.inf, c_bar=0.5, pg_rho_bar=2.0),
+        ratios=True,
     ),
 }
 
@@ -314,6 +341,10 @@ MASK_CASES = {
     "normalize_advantages": mask_case(
         lambda f, o: pgjax.normalize_advantages(f["advantages"], o["mask"]), ["advantages"]
     ),
+    "bradley_terry_loss": mask_case(
+        lambda f, o: pgjax.bradley_terry_loss(f["chosen"], f["rejected"], o["mask"]),
+        ["chosen", "rejected"],
+    ),
 }
 
 # ------------------------------------------------------------------------------------------
@@ -353,7 +384,126 @@ ACTION_MASK_CASES = {
     "categorical_mask_traced_with_a_row_of_no_valid_action": action_mask_case(True),
 }
 
-CASES = {**EPISODE_CASES, **MASK_CASES, **ACTION_MASK_CASES}
+
+# ------------------------------------------------------------------------------------------
+# Transitions: Q-learning and soft actor-critic (a batch BATCH, A actions, K critics)
+# ------------------------------------------------------------------------------------------
+
+A, K = 3, 2
+
+
+def normal(rng, *shape):
+    return rng.normal(size=shape).astype(np.float32)
+
+
+def transition_case(fn, make_floats) -> Case:
+    """`make_floats(rng, flags) -> (floats, {name: slots to poison})`, with `flags` a random
+    `terminated` (for the targets) and a `mask` (for the losses; one row fully masked), each
+    set with probability 0.4 / 0.6; every result is kept."""
+
+    def make(rng):
+        mask = rng.random(BATCH) < 0.6
+        mask[rng.integers(BATCH[0])] = False
+        flags = {"terminated": rng.random(BATCH) < 0.4, "mask": mask}
+        floats, where = make_floats(rng, flags)
+        return floats, flags, where, None
+
+    return Case(fn, make, jit=False)
+
+
+def _soft_q_floats(rng, flags):
+    floats = {
+        "rewards": normal(rng, *BATCH),
+        "next_q_values": normal(rng, K, *BATCH),
+        "next_log_probs": normal(rng, *BATCH),
+    }
+    dead = flags["terminated"]  # a terminal successor's values are never read
+    return floats, {"next_q_values": np.broadcast_to(dead, (K, *BATCH)), "next_log_probs": dead}
+
+
+def _q_targets_floats(rng, flags, double):
+    floats = {"rewards": normal(rng, *BATCH), "next_q_values": normal(rng, *BATCH, A)}
+    unread = np.broadcast_to(flags["terminated"][..., None], (*BATCH, A))
+    where = {"next_q_values": unread}
+    if double:  # the selector picks the action; the other actions' target values are unread
+        floats["next_q_selector"] = normal(rng, *BATCH, A)
+        best = floats["next_q_selector"].argmax(-1)[..., None] == np.arange(A)
+        where = {"next_q_values": unread | ~best, "next_q_selector": unread}
+    return floats, where
+
+
+def _q_loss_floats(rng, flags):
+    floats = {"q_values": normal(rng, *BATCH, A), "targets": normal(rng, *BATCH)}
+    flags["actions"] = rng.integers(0, A, size=BATCH)
+    taken = flags["actions"][..., None] == np.arange(A)
+    valid = flags["mask"]
+    return floats, {"q_values": ~(valid[..., None] & taken), "targets": ~valid}
+
+
+def _padded_q_loss_floats(rng, flags):
+    """As `_q_loss_floats`, with masked-out transitions padded with action −1."""
+    floats, where = _q_loss_floats(rng, flags)
+    flags["actions"] = np.where(flags["mask"], flags["actions"], -1)
+    return floats, where
+
+
+def _critics_floats(rng, flags, name):
+    floats = {"q_values": normal(rng, K, *BATCH), name: normal(rng, *BATCH)}
+    invalid = ~flags["mask"]
+    return floats, {"q_values": np.broadcast_to(invalid, (K, *BATCH)), name: invalid}
+
+
+def _temperature_floats(rng, flags):
+    floats = {"log_temperature": np.float32(-1.5), "log_probs": normal(rng, *BATCH)}
+    return floats, {"log_probs": ~flags["mask"]}
+
+
+TRANSITION_CASES = {
+    "soft_q_targets": transition_case(
+        lambda f, o: pgjax.soft_q_targets(
+            **f, terminated=o["terminated"], gamma=G, temperature=0.2, stop_gradient=False
+        ),
+        _soft_q_floats,
+    ),
+    **{
+        f"q_learning_targets_{kind}": transition_case(
+            lambda f, o: pgjax.q_learning_targets(
+                **f, terminated=o["terminated"], gamma=G, stop_gradient=False
+            ),
+            functools.partial(_q_targets_floats, double=kind == "double"),
+        )
+        for kind in ("plain", "double")
+    },
+    **{
+        f"q_value_loss_{name}": transition_case(
+            lambda f, o, loss=loss: pgjax.q_value_loss(
+                f["q_values"], o["actions"], f["targets"], loss=loss, mask=o["mask"]
+            ),
+            make_floats,
+        )
+        for name, loss, make_floats in (
+            ("huber", "huber", _q_loss_floats),
+            ("squared", "squared", _q_loss_floats),
+            ("padding_action_minus_one", "huber", _padded_q_loss_floats),
+        )
+    },
+    "twin_q_loss": transition_case(
+        lambda f, o: pgjax.twin_q_loss(f["q_values"], f["targets"], mask=o["mask"]),
+        functools.partial(_critics_floats, name="targets"),
+    ),
+    "sac_actor_loss": transition_case(
+        lambda f, o: pgjax.sac_actor_loss(f["log_probs"], f["q_values"], 0.2, mask=o["mask"]),
+        functools.partial(_critics_floats, name="log_probs"),
+    ),
+    "sac_temperature_loss": transition_case(
+        lambda f, o: pgjax.sac_temperature_loss(
+            f["log_temperature"], f["log_probs"], -2.0, mask=o["mask"]
+        ),
+        _temperature_floats,
+    ),
+}
+
+CASES = {**EPISODE_CASES, **MASK_CASES, **ACTION_MASK_CASES, **TRANSITION_CASES}
 
 
 def draw(case: Case, seed: int):
@@ -392,6 +542,43 @@ def test_the_same_poison_where_the_result_does_look_shows_in_result_or_gradient(
     dirty = {k: np.where(used[k], np.float32(np.inf), v) for k, v in floats.items()}
     clean = case.result_and_gradient(floats, others, keep, cotangent)
     assert bits(case.result_and_gradient(dirty, others, keep, cotangent)) != bits(clean)
+
+
+def kernels_taking(*parameters) -> list[str]:
+    """The public kernels with any of these parameters."""
+    return [
+        name
+        for name in pgjax.kernels.__all__
+        if inspect.isfunction(kernel := getattr(pgjax.kernels, name))
+        and set(parameters) & set(inspect.signature(kernel).parameters)
+    ]
+
+
+def kernel_of(case: str) -> str | None:
+    """The kernel a case is named after (`gae_scan` -> `gae`)."""
+    names = [n for n in pgjax.kernels.__all__ if case == n or case.startswith(n + "_")]
+    return max(names, key=len, default=None)
+
+
+def test_every_kernel_with_a_mask_or_episode_boundaries_has_a_containment_case():
+    """A kernel added later joins the two tests above, or this one fails naming it."""
+    guarded = kernels_taking("mask", "terminated")
+    assert len(guarded) > 20
+    covered = {kernel_of(c) for c in CASES}
+    assert not [n for n in guarded if n not in covered]
+
+
+MASKED = [c for c in CASES if kernel_of(c) in kernels_taking("mask")]
+
+
+@pytest.mark.parametrize("bad", [0.5, np.nan])
+@pytest.mark.parametrize("name", MASKED)
+def test_a_known_mask_that_is_not_zero_or_one_is_refused_naming_the_kernel_and_mask(name, bad):
+    """0.5 or NaN in a float mask used to count as set; known at trace time it is an error."""
+    _, floats, others, _, _, _ = draw(CASES[name], 0)
+    others = {**others, "mask": np.where(others["mask"], np.float32(bad), np.float32(0))}
+    with pytest.raises(ValueError, match=re.escape(f"{kernel_of(name)}: `mask`")):
+        CASES[name].fn(floats, others)
 
 
 def test_language_model_padding_with_minus_one_tokens_is_contained_end_to_end():
