@@ -363,14 +363,14 @@ def overlong_penalty(lengths: jax.Array, max_length, cache_length) -> jax.Array:
       cache_length: scalar, 0 < L_cache ≤ L_max; may be traced.
 
     Returns:
-      `[*B]` float in [−1, 0].
+      `[*B]` float in [−1, 0], a reward: gradient stopped.
     """
     fn = "overlong_penalty"
     _checks.check_scalar(fn, "max_length", max_length, above=0)
     _checks.check_scalar(fn, "cache_length", cache_length, above=0)
     _checks.check_not_above(fn, "cache_length", cache_length, "max_length", max_length)
     dtype = _checks.compute_dtype(lengths, max_length, cache_length)
-    lengths = _checks.as_float(fn, "lengths", lengths, dtype)
+    lengths = jax.lax.stop_gradient(_checks.as_float(fn, "lengths", lengths, dtype))
     max_length = jnp.asarray(max_length, dtype)
     cache_length = jnp.asarray(cache_length, dtype)
     expected = max_length - cache_length
