@@ -56,7 +56,7 @@ def cispo_loss(
             1 - \epsilon_{low},\, 1 + \epsilon_{high})\big)\, \hat A\, \log\pi_\theta(a \mid s)\big]
 
     Chen et al. (MiniMax, 2025), "MiniMax-M1: scaling test-time compute efficiently with
-    lightning attention", https://arxiv.org/abs/2506.13585, §3.1, eq. (4)-(5). Unlike PPO, whose
+    lightning attention", https://arxiv.org/abs/2506.13585 (the CISPO objective). Unlike PPO, whose
     clipped tokens get no gradient at all, every token keeps the gradient −sg(ρ̂)·Â·∇log π: only
     its weight is bounded. The paper sets no lower bound (ε_low large; any `clip_eps_low` ≥ 1
     does that, since ρ > 0) and tunes ε_high; its token-level normalisation over all tokens of
@@ -241,9 +241,9 @@ def reinforce_plus_plus_advantages(
     with t_last the last valid token of each response and μ_m, σ_m the mean and (population)
     standard deviation over all valid tokens of the batch (`pgjax.normalize_advantages`). Hu et
     al. (2025), "REINFORCE++: a simple and efficient approach for aligning large language
-    models", https://arxiv.org/abs/2501.03262, §3 (eq. for r(s_t, a_t) and the global advantage
-    normalisation). No critic, no group: every token's advantage is its return to go, whitened
-    over the global batch.
+    models", https://arxiv.org/abs/2501.03262 (its token reward r(s_t, a_t) and the global
+    advantage normalisation). No critic, no group: every token's advantage is its return to go,
+    whitened over the global batch.
 
     Conventions compared: as OpenRLHF (`compute_reward`, `get_cumulative_returns`, estimator
     `"reinforce"`), the score goes on the last valid token, the KL estimate defaults to k1 of
@@ -307,10 +307,10 @@ def dynamic_sampling_mask(group_rewards: jax.Array, mask: jax.Array | None = Non
     .. math:: \text{keep}_b = \exists\, i, j \text{ valid}: r_{bi} \ne r_{bj}
 
     Yu et al. (2025), "DAPO: an open-source LLM reinforcement learning system at scale",
-    https://arxiv.org/abs/2503.14476, eq. (11): the constraint 0 < |{o_i correct}| < G. A group
-    that is all right or all wrong has zero group-relative advantage everywhere
-    (`pgjax.grpo_advantages`), so it only dilutes the batch; DAPO over-samples prompts and keeps
-    the others. Under jit the batch shape is fixed, so use the result as a mask (`mask &
+    https://arxiv.org/abs/2503.14476 (the constraint 0 < |{o_i correct}| < G of its
+    objective). A group that is all right or all wrong has zero group-relative advantage
+    everywhere (`pgjax.grpo_advantages`), so it only dilutes the batch; DAPO over-samples prompts
+    and keeps the others. Under jit the batch shape is fixed, so use the result as a mask (`mask &
     keep[..., None]`) or to choose which groups to keep outside.
 
     The comparison is exact (each valid reward against the group's first valid one), not a
@@ -351,11 +351,11 @@ def overlong_penalty(lengths: jax.Array, max_length, cache_length) -> jax.Array:
             -1, & L_{max} < |y|
         \end{cases}
 
-    Yu et al. (2025), "DAPO", https://arxiv.org/abs/2503.14476, eq. (13): a linear penalty over
-    the last L_cache tokens of the budget instead of a cliff at L_max. verl's DAPO reward manager
-    (`overlong_buffer`) computes min(−(|y| − (L_max − L_cache)) / L_cache, 0) times a factor,
-    without the floor at −1 (its responses cannot exceed L_max); scale the result here for a
-    factor.
+    Yu et al. (2025), "DAPO", https://arxiv.org/abs/2503.14476 (soft overlong punishment): a
+    linear penalty over the last L_cache tokens of the budget instead of a cliff at L_max. verl's
+    DAPO reward manager (`overlong_buffer`) computes min(−(|y| − (L_max − L_cache)) / L_cache, 0)
+    times a factor, without the floor at −1 (its responses cannot exceed L_max); scale the
+    result here for a factor.
 
     Args:
       lengths: `[*B]` int or float, |y|, the response lengths in tokens.

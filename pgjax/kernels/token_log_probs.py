@@ -44,7 +44,8 @@ def chunked_log_probs(
     least); bfloat16 `hidden` / `unembedding` are multiplied in their own dtype with float32
     accumulation, and their gradients come back in their dtype. Sampling at temperature τ
     (as vLLM does) means the sampler's log-probabilities are those of z / τ: pass the same τ
-    here for the trainer's.
+    here for the trainer's. Reverse mode only (`jax.grad`, `jax.vjp`): the recomputing backward
+    pass is a `custom_vjp`, which `jax.jvp` / `jax.jacfwd` cannot go through.
 
     Hidden states at masked-out positions are replaced by 0 (and their tokens by 0) before
     anything is computed, so NaN or ±inf there reaches neither a result nor the gradient of the
