@@ -54,6 +54,7 @@ BENCHMARKS = (
     "pg_vs_q",
     "sb3_off_policy",
     "rlhf_throughput",
+    "token_log_probs",
 )
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"

@@ -770,6 +770,132 @@ def beta_moments(alpha, beta, low=0.0, high=1.0):
     return lo + (hi - lo) * mean, (hi - lo) ** 2 * variance
 
 
+# Language-model RL: one response (the last axis) at a time
+# --------------------------------------------------------------------------------------------
+
+
+def cispo_loss(
+    log_probs, old_log_probs, advantages, clip_eps_low, clip_eps_high, mask=None, reduction="mean"
+) -> float:
+    """The value −clip(ρ)·Â·log π per token (the weight is a constant only for the gradient)."""
+    lp, olp, adv = f64(log_probs), f64(old_log_probs), f64(advantages)
+    per = np.zeros(lp.shape)
+    for index in np.ndindex(*lp.shape):
+        ratio = math.exp(lp[index] - olp[index])
+        weight = min(max(ratio, 1.0 - clip_eps_low), 1.0 + clip_eps_high)
+        per[index] = -weight * adv[index] * lp[index]
+    return aggregate(per, mask, reduction)
+
+
+def _response_log_ratios(train, rollout, mask, index):
+    """The valid tokens' log π_train − log π_rollout of response `index`."""
+    return [
+        train[(*index, t)] - rollout[(*index, t)]
+        for t in range(train.shape[-1])
+        if mask[(*index, t)]
+    ]
+
+
+def truncated_importance_weights(train_log_probs, rollout_log_probs, cap, level, mask=None):
+    train, rollout = f64(train_log_probs), f64(rollout_log_probs)
+    mask = _mask_or_ones(mask, train.shape)
+    out = np.zeros(train.shape)
+    for index in np.ndindex(*train.shape[:-1]):
+        sequence_ratio = math.exp(sum(_response_log_ratios(train, rollout, mask, index)))
+        for t in range(train.shape[-1]):
+            if not mask[(*index, t)]:
+                continue
+            token_ratio = math.exp(train[(*index, t)] - rollout[(*index, t)])
+            out[(*index, t)] = min(token_ratio if level == "token" else sequence_ratio, cap)
+    return out
+
+
+def importance_ratio_mask(train_log_probs, rollout_log_probs, low, high, level, mask=None):
+    train, rollout = f64(train_log_probs), f64(rollout_log_probs)
+    mask = _mask_or_ones(mask, train.shape)
+    out = np.zeros(train.shape, bool)
+    for index in np.ndindex(*train.shape[:-1]):
+        log_ratios = _response_log_ratios(train, rollout, mask, index)
+        product = math.exp(sum(log_ratios))
+        geometric = math.exp(sum(log_ratios) / len(log_ratios)) if log_ratios else 1.0
+        for t in range(train.shape[-1]):
+            if not mask[(*index, t)]:
+                continue
+            ratio = {
+                "token": math.exp(train[(*index, t)] - rollout[(*index, t)]),
+                "sequence": product,
+                "geometric": geometric,
+            }[level]
+            out[(*index, t)] = low <= ratio <= high
+    return out
+
+
+def reinforce_plus_plus_advantages(
+    rewards, log_probs, ref_log_probs, mask, kl_coef, gamma=1.0, estimator="k1", eps=1e-8
+):
+    """Per response: the score on its last valid token minus β·k per valid token, the discounted
+    sum of the rewards from each token to the end; then batch whitening over valid tokens."""
+    lp, rlp = f64(log_probs), f64(ref_log_probs)
+    mask = _mask_or_ones(mask, lp.shape)
+    penalty = kl_estimate(lp, rlp, estimator)
+    scores = f64(rewards)
+    num_tokens = lp.shape[-1]
+    returns = np.zeros(lp.shape)
+    for index in np.ndindex(*lp.shape[:-1]):
+        valid = [t for t in range(num_tokens) if mask[(*index, t)]]
+        token_rewards = [0.0] * num_tokens
+        for t in valid:
+            token_rewards[t] -= kl_coef * penalty[(*index, t)]
+            if scores.shape == lp.shape:
+                token_rewards[t] += scores[(*index, t)]
+        if valid and scores.shape != lp.shape:
+            token_rewards[valid[-1]] += scores[index]
+        for t in range(num_tokens):
+            returns[(*index, t)] = sum(
+                gamma ** (u - t) * token_rewards[u] for u in range(t, num_tokens)
+            )
+    return normalize(returns, mask, eps)
+
+
+def dynamic_sampling_mask(group_rewards, mask=None):
+    r = f64(group_rewards)
+    mask = _mask_or_ones(mask, r.shape)
+    out = np.zeros(r.shape[:-1], bool)
+    for index in np.ndindex(*r.shape[:-1]):
+        values = {r[(*index, i)] for i in range(r.shape[-1]) if mask[(*index, i)]}
+        out[index] = len(values) > 1
+    return out
+
+
+def overlong_penalty(lengths, max_length, cache_length):
+    lengths = f64(lengths)
+    out = np.zeros(lengths.shape)
+    for index in np.ndindex(*lengths.shape):
+        length = lengths[index]
+        if length <= max_length - cache_length:
+            out[index] = 0.0
+        elif length <= max_length:
+            out[index] = ((max_length - cache_length) - length) / cache_length
+        else:
+            out[index] = -1.0
+    return out
+
+
+def token_log_probs(hidden, unembedding, tokens, temperature=1.0):
+    """`(log π(y), H(π))` per position, from the logits h·W/τ one position at a time."""
+    h, w = f64(hidden), f64(unembedding)
+    tokens = np.asarray(tokens)
+    log_probs, entropy = np.zeros(tokens.shape), np.zeros(tokens.shape)
+    for index in np.ndindex(*tokens.shape):
+        logits = [float(h[index] @ w[:, v]) / temperature for v in range(w.shape[1])]
+        top = max(logits)
+        log_total = top + math.log(sum(math.exp(z - top) for z in logits))
+        log_p = [z - log_total for z in logits]
+        log_probs[index] = log_p[tokens[index]]
+        entropy[index] = -sum(math.exp(x) * x for x in log_p)
+    return log_probs, entropy
+
+
 # --------------------------------------------------------------------------------------------
 # Test data
 # --------------------------------------------------------------------------------------------

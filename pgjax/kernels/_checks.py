@@ -181,6 +181,19 @@ def check_finite(fn: str, name: str, x) -> None:
         raise ValueError(f"{fn}: `{name}` must be finite, got {value[bad][0]}{where}.")
 
 
+def check_not_above(fn: str, name: str, x, other_name: str, other) -> None:
+    """Raises ValueError when `x` > `other` and both are known at trace time (traced values pass
+    unchecked), e.g. a lower bound above its upper bound."""
+    x_value, other_value = concrete_value(x), concrete_value(other)
+    if x_value is None or other_value is None:
+        return
+    if np.any(x_value.astype(np.float64) > other_value.astype(np.float64)):
+        raise ValueError(
+            f"{fn}: `{name}` must be <= `{other_name}`, got {name}={x_value} and "
+            f"{other_name}={other_value}."
+        )
+
+
 def check_scalar(fn: str, name: str, x, **bounds):
     """A scalar setting such as `clip_eps` or `max_kl`: shape `()`, and in range when known at
     trace time (see `check_range`; traced values are not checked). Returns `x` unchanged."""

@@ -317,7 +317,7 @@ MASK_CASES = {
             ),
             ["log_probs", "ref_log_probs"],
         )
-        for k in ("k1", "k2", "k3")
+        for k in ("k1", "k2", "k3", "k3_value_k2_grad")
     },
     "approx_kl": mask_case(
         lambda f, o: pgjax.approx_kl(f["log_probs"], f["old_log_probs"], o["mask"]),
@@ -346,6 +346,112 @@ MASK_CASES = {
         ["chosen", "rejected"],
     ),
 }
+
+
+def _scores_case(fn) -> Case:
+    """One score per sequence `[B]` and per-token log-probabilities `[B, L]`: a score is poisoned
+    where its sequence has no valid token, log-probabilities where the mask is off."""
+
+    def make(rng):
+        mask = rng.random(BATCH) < 0.6
+        mask[rng.integers(BATCH[0])] = False
+        floats = {
+            "rewards": rng.normal(size=BATCH[0]).astype(np.float32),
+            "log_probs": -rng.random(BATCH).astype(np.float32),
+            "ref_log_probs": -rng.random(BATCH).astype(np.float32),
+        }
+        where = {"rewards": ~mask.any(-1), "log_probs": ~mask, "ref_log_probs": ~mask}
+        return floats, {"mask": mask}, where, None
+
+    return Case(fn, make, jit=False)
+
+
+def _elementwise_case(fn, name, low, high) -> Case:
+    """An elementwise kernel: results kept at random elements, every other element poisoned."""
+
+    def make(rng):
+        keep = rng.random(BATCH) < 0.5
+        floats = {name: rng.uniform(low, high, size=BATCH).astype(np.float32)}
+        return floats, {}, {name: ~keep}, keep
+
+    return Case(fn, make, jit=False)
+
+
+def _hidden_case(fn) -> Case:
+    """Hidden states `[B, L, D]` poisoned at masked positions, whose tokens are −1."""
+
+    def make(rng):
+        mask = rng.random(BATCH) < 0.6
+        floats = {
+            "hidden": rng.normal(size=(*BATCH, 3)).astype(np.float32),
+            "unembedding": rng.normal(size=(3, 5)).astype(np.float32),
+        }
+        tokens = np.where(mask, rng.integers(0, 5, size=BATCH), -1)
+        where = {"hidden": np.broadcast_to(~mask[..., None], floats["hidden"].shape)}
+        return floats, {"mask": mask, "tokens": tokens}, where, None
+
+    return Case(fn, make, jit=False)
+
+
+def _ratio_args(f, o):
+    return {
+        "train_log_probs": f["log_probs"],
+        "rollout_log_probs": f["old_log_probs"],
+        "mask": o["mask"],
+    }
+
+
+LM_CASES = {
+    "cispo_loss": mask_case(
+        lambda f, o: pgjax.cispo_loss(
+            **f,
+            clip_eps_low=0.2,
+            clip_eps_high=0.28,
+            mask=o["mask"],
+            reduction="seq_mean_token_sum",
+        ),
+        LP,
+    ),
+    **{
+        f"truncated_importance_weights_{level}": mask_case(
+            lambda f, o, level=level: pgjax.truncated_importance_weights(
+                **_ratio_args(f, o), cap=1.5, level=level
+            ),
+            ["log_probs", "old_log_probs"],
+        )
+        for level in ("token", "sequence")
+    },
+    **{
+        f"importance_ratio_mask_{level}": mask_case(
+            lambda f, o, level=level: pgjax.importance_ratio_mask(
+                **_ratio_args(f, o), low=0.5, high=2.0, level=level
+            ),
+            ["log_probs", "old_log_probs"],
+        )
+        for level in ("token", "sequence", "geometric")
+    },
+    "reinforce_plus_plus_advantages_scores": _scores_case(
+        lambda f, o: pgjax.reinforce_plus_plus_advantages(
+            **f, mask=o["mask"], kl_coef=0.1, gamma=0.9, estimator="k3"
+        )
+    ),
+    "reinforce_plus_plus_advantages_token_rewards": mask_case(
+        lambda f, o: pgjax.reinforce_plus_plus_advantages(**f, mask=o["mask"], kl_coef=0.1),
+        ["rewards", "log_probs", "ref_log_probs"],
+    ),
+    "dynamic_sampling_mask": mask_case(
+        lambda f, o: pgjax.dynamic_sampling_mask(f["rewards"], o["mask"]), ["rewards"]
+    ),
+    "overlong_penalty": _elementwise_case(
+        lambda f, o: pgjax.overlong_penalty(f["lengths"], 20, 8), "lengths", 0.0, 30.0
+    ),
+    "chunked_log_probs": _hidden_case(
+        lambda f, o: jnp.stack(
+            pgjax.chunked_log_probs(**f, tokens=o["tokens"], chunk_size=7, mask=o["mask"])
+        )
+    ),
+}
+MASK_CASES.update(LM_CASES)
 
 # ------------------------------------------------------------------------------------------
 # Invalid-action masks: the logits of masked actions
