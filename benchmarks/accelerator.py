@@ -1,0 +1,758 @@
+"""The figures libraries are compared by, measured on whatever device JAX finds, within a
+wall-clock budget: one prepared command for a short accelerator slot.
+
+    python -m benchmarks.accelerator                       # full settings, 480 s budget
+    python -m benchmarks.accelerator --budget-seconds 300 --out DIR
+    python -m benchmarks.accelerator --quick --no-results  # tiny sizes on the CPU (< 1 min)
+
+It prints a markdown table, writes `OUT/accelerator-BACKEND.json` (default OUT:
+`benchmarks/out/`, rewritten after every measurement, so a slot cut short still leaves what
+was measured) and rewrites its section of `benchmarks/RESULTS.md` (one per JAX backend,
+naming the device, the NVIDIA driver and the versions; `--no-results` leaves it alone).
+
+Items, in order of importance:
+
+1. PPO on CartPole-v1, classic configuration (`PPOConfig.for_env("CartPole-v1")`: 4 envs ×
+   128 steps, 4 epochs × 4 minibatches, 5e5 steps per seed), 1, 64, 512 and 2048 seeds in
+   one program (`across_devices`; on one GPU, plain `vmap`): compile time, aggregate env
+   steps/s, wall time of the whole batch (compile + run). PureJaxRL's README plots 2048 agents
+   in ≈98 s on an A100 (its "Vectorised Cartpole" figure, read off the plot, compile
+   included; its `ppo.py` trains 5e5 steps per agent in this configuration, which the README
+   does not restate), the same 1.02e9 steps as our 2048-seed row.
+2. PPO on MinAtar Breakout (`PPOConfig.for_env("Breakout-MinAtar")`), 64 seeds × 1e6 steps.
+3. PPO on Brax's ant (`PPOConfig.for_env("brax/ant")`, pgjax's preset) for a short fixed
+   budget: env steps/s and return, beside Brax's own trainer (`brax.training.agents.ppo`) at
+   Brax's published ant settings on the same budget. Skipped while `brax` is not installed or
+   pgjax does not know `brax/ant`.
+4. RLHF: tokens/s of sampling and of one PPO update at widths 64, 256 and 1024
+   (`benchmarks.rlhf_throughput.measure_point`).
+5. `pgjax.chunked_log_probs` against the naive log-softmax at V = 128k (131,072): XLA's
+   working memory and the time of a forward and backward pass. Skipped while pgjax has no
+   `chunked_log_probs`.
+6. SAC on Pendulum-v1 (its preset, 1e4 steps), 16 seeds: wall time to an evaluation return of
+   -200 (`benchmarks.pg_vs_q.train_with_curves`).
+
+The budget. Each measurement (a "piece": one seed count, one width, ...) carries a
+conservative estimate of its compile and run time at full size on the reference machine (the
+2-core CPU of the other benchmarks). Before a piece, its estimate is scaled by what the pieces
+before it took against their estimates (compile and run apart; the run scale is at least 0.05,
+and at least 1 for a latency-bound piece, one small network stepping sequentially, which an
+accelerator does not speed up) and by a margin of 1.3; a piece of item 1 is instead predicted
+from the previous seed count's measured rate. A piece that does not fit in what is left is not
+measured, and the table says so. A piece whose size can shrink (a training run, a token batch)
+gets a share of what is left, in proportion to its weight among the pieces still to run; when
+its full size does not fit, it trains fewer updates (at least `min_fraction` of them) and its
+full-size wall time is projected as compile + steps / measured rate, marked "projected" (every
+update is the same program, so the rate does not depend on the run's length).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib.util
+import math
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.common import (
+    format_rate,
+    format_seconds,
+    markdown_table,
+    result,
+    time_compile_and_run,
+    write_json,
+)
+
+NAME = "accelerator"
+TITLE = "Accelerator summary: the headline figures within one time budget"
+HERE = Path(__file__).resolve().parent
+DEFAULT_BUDGET_S = 480.0
+MARGIN = 1.3
+MIN_RUN_SCALE = 0.05
+
+# PureJaxRL's README, figure "Vectorised Cartpole" (docs/cartpole_plot_parallel.png): 2048 PPO
+# agents in ≈98 s on an NVIDIA A100, read off the plot; 5e5 steps per agent (its ppo.py).
+PUREJAXRL_2048_A100_S = 98.0
+CARTPOLE_SEEDS, QUICK_CARTPOLE_SEEDS = (1, 64, 512, 2048), (1, 4)
+MINATAR_SEEDS, MINATAR_STEPS = 64, 1_000_000
+BRAX_ENV = "brax/ant"
+BRAX_STEPS = 5_000_000
+# Brax's published PPO settings for ant (its notebooks/training.ipynb), but the step budget.
+BRAX_ANT_SETTINGS = {
+    "num_evals": 2,
+    "reward_scaling": 10,
+    "episode_length": 1000,
+    "normalize_observations": True,
+    "action_repeat": 1,
+    "unroll_length": 5,
+    "num_minibatches": 32,
+    "num_updates_per_batch": 4,
+    "discounting": 0.97,
+    "learning_rate": 3e-4,
+    "entropy_cost": 1e-2,
+    "num_envs": 4096,
+    "batch_size": 2048,
+    "seed": 1,
+}
+RLHF_WIDTHS, QUICK_RLHF_WIDTHS, RLHF_LENGTH = (64, 256, 1024), (32,), 16
+VOCAB = 131_072
+LOG_PROB_TOKENS, LOG_PROB_WIDTH = 4096, 1024
+QUICK_LOG_PROB_TOKENS, QUICK_LOG_PROB_WIDTH = 64, 32
+SAC_SEEDS, SAC_STEPS, SAC_EVALUATIONS, SAC_THRESHOLD = 16, 10_000, 20, -200.0
+
+ITEMS = {
+    "ppo_cartpole": "PPO on CartPole-v1, 1 to 2048 seeds",
+    "ppo_minatar": "PPO on MinAtar Breakout, 64 seeds × 1e6 steps",
+    "brax_ant": "PPO on Brax ant, beside Brax's trainer",
+    "rlhf": "RLHF tokens/s, widths 64 / 256 / 1024",
+    "token_log_probs": "chunked token log-probs vs naive, V = 128k",
+    "sac_pendulum": "SAC on Pendulum-v1 to -200, 16 seeds",
+}
+
+
+class CannotRunError(Exception):
+    """An item that cannot run here (an extra not installed, an API not there yet)."""
+
+
+@dataclasses.dataclass
+class Piece:
+    """One measurement of an item.
+
+    `compile_ref` and `run_ref` are conservative seconds on the reference 2-core CPU, the run at
+    full size; `measure(fraction)` runs at that fraction of the full size and returns table
+    rows (each a dict with at least `measurement`; `compile_s` when it compiled something);
+    `predict(fraction)`, when given and not None, predicts real seconds from measurements
+    already made (it replaces the reference estimate).
+    """
+
+    item: str
+    label: str
+    compile_ref: float
+    run_ref: float
+    measure: Callable[[float], list[dict]]
+    weight: float = 1.0
+    min_fraction: float = 1.0  # 1: the piece runs at full size or not at all
+    latency_bound: bool = False
+    predict: Callable[[float], float | None] | None = None
+
+
+class Budget:
+    """The wall-clock budget: what is left, and how long a piece is predicted to take."""
+
+    def __init__(self, seconds: float, start: float | None = None):
+        self.seconds = seconds
+        self.start = time.perf_counter() if start is None else start
+        self.reference = {"compile": 0.0, "run": 0.0}
+        self.taken = {"compile": 0.0, "run": 0.0}
+
+    def left(self) -> float:
+        return self.seconds - (time.perf_counter() - self.start)
+
+    def scale(self, part: str, latency_bound: bool = False) -> float:
+        """Measured over estimated seconds of the pieces so far (1 before any)."""
+        ratio = self.taken[part] / self.reference[part] if self.reference[part] > 0 else 1.0
+        floor = 1.0 if part == "compile" or latency_bound else MIN_RUN_SCALE
+        return max(ratio, floor)
+
+    def predict(self, piece: Piece, fraction: float) -> float:
+        own = piece.predict(fraction) if piece.predict else None
+        if own is None:
+            own = piece.compile_ref * self.scale("compile") + (
+                fraction * piece.run_ref * self.scale("run", piece.latency_bound)
+            )
+        return own * MARGIN
+
+    def fraction(self, piece: Piece, share: float) -> float | None:
+        """The largest fraction of `piece` whose prediction fits `share` (at least its
+        `min_fraction`), or None when even that does not fit in what is left."""
+        smallest = self.predict(piece, piece.min_fraction)
+        if smallest > self.left():
+            return None
+        if piece.min_fraction >= 1.0:
+            return 1.0
+        fixed = self.predict(piece, 0.0)
+        per_fraction = self.predict(piece, 1.0) - fixed
+        if per_fraction <= 0:
+            return 1.0
+        fraction = (max(share, smallest) - fixed) / per_fraction
+        return float(min(1.0, max(piece.min_fraction, fraction)))
+
+    def record(self, piece: Piece, fraction: float, compile_s: float, seconds: float) -> None:
+        self.reference["compile"] += piece.compile_ref
+        self.reference["run"] += fraction * piece.run_ref
+        self.taken["compile"] += compile_s
+        self.taken["run"] += max(seconds - compile_s, 0.0)
+
+
+# --------------------------------------------------------------------------------------------
+# The items: each returns its pieces, or raises CannotRunError.
+
+
+def _train_seeds(config, num_seeds: int, fraction: float) -> dict:
+    """`num_seeds` seeds of `config` in one program (`across_devices`), for `fraction` of its
+    updates: compile, run, aggregate rate, and the wall time projected to the full run."""
+    import jax
+
+    from pgjax.algorithms.ppo import make_train
+    from pgjax.training.parallel import across_devices
+
+    updates = max(1, round(fraction * config.num_updates))
+    short = dataclasses.replace(config, total_steps=updates * config.steps_per_update)
+    program = across_devices(make_train(short), num_seeds)
+    keys = jax.random.split(jax.random.key(0), num_seeds)
+    timing = time_compile_and_run(program, keys, repeats=1, warmup=0)
+    _, metrics = timing.output
+    rate = num_seeds * updates * config.steps_per_update / timing.run_s
+    full_steps = num_seeds * config.num_updates * config.steps_per_update
+    final = np.asarray(metrics["episode_return"])[:, -1]
+    return {
+        "seeds": num_seeds,
+        "steps_per_seed": updates * config.steps_per_update,
+        "full_steps_per_seed": config.num_updates * config.steps_per_update,
+        "compile_s": timing.compile_s,
+        "run_s": timing.run_s,
+        "steps_per_s": rate,
+        "wall_s": timing.compile_s + timing.run_s,
+        "full_wall_s": timing.compile_s + full_steps / rate,
+        "projected": updates < config.num_updates,
+        "final_return": float(np.nanmean(final)) if np.isfinite(final).any() else None,
+    }
+
+
+def _steps(n: float) -> str:
+    return f"{n / 1e6:.3g}M" if n >= 1e6 else f"{n / 1e3:.3g}k"
+
+
+def _training_row(label: str, run: dict, reference: str = "") -> dict:
+    ran = "" if not run["projected"] else f" (ran {_steps(run['steps_per_seed'])} steps/seed)"
+    wall = format_seconds(run["full_wall_s"]) + (" projected" if run["projected"] else "")
+    outcome = f"{format_rate(run['steps_per_s'])} env steps/s"
+    if not run["projected"] and run["final_return"] is not None:
+        outcome += f", return {run['final_return']:.0f}"
+    return {
+        "measurement": f"{label}{ran}",
+        "compile_s": run["compile_s"],
+        "wall": wall,
+        "result": outcome,
+        "reference": reference,
+        "data": run,
+    }
+
+
+def cartpole_pieces(quick: bool) -> list[Piece]:
+    from pgjax.algorithms.ppo import PPOConfig
+
+    config = PPOConfig.for_env("CartPole-v1")
+    if quick:
+        config = dataclasses.replace(config, total_steps=4 * config.steps_per_update)
+    full = config.num_updates * config.steps_per_update
+    seen: list[dict] = []  # the runs so far: the next seed count is predicted from the last
+
+    def piece(num_seeds: int, weight: float, compile_ref: float, rate_ref: float) -> Piece:
+        def measure(fraction: float) -> list[dict]:
+            run = _train_seeds(config, num_seeds, fraction)
+            seen.append(run)
+            reference = ""
+            if num_seeds == 2048:
+                ratio = run["full_wall_s"] / PUREJAXRL_2048_A100_S
+                reference = f"PureJaxRL, A100: ≈{PUREJAXRL_2048_A100_S:.0f} s ({ratio:.2g}× that)"
+            label = f"CartPole-v1, {num_seeds} seed{'s' * (num_seeds > 1)} × {_steps(full)}"
+            return [_training_row(label, run, reference)]
+
+        def predict(fraction: float) -> float | None:
+            # More seeds never lower the aggregate rate (a GPU fills up; a CPU stays level).
+            if not seen:
+                return None
+            last = seen[-1]
+            return 1.5 * last["compile_s"] + fraction * num_seeds * full / last["steps_per_s"]
+
+        return Piece(
+            "ppo_cartpole",
+            f"CartPole-v1, {num_seeds} seed{'s' * (num_seeds > 1)}",
+            compile_ref,
+            num_seeds * full / rate_ref,
+            measure,
+            weight=weight,
+            min_fraction=min(1.0, 4 / config.num_updates),
+            latency_bound=num_seeds == 1,
+            predict=predict,
+        )
+
+    # Reference rates: benchmarks/RESULTS.md's ppo_cartpole section, 2-core CPU, halved.
+    if quick:
+        return [piece(n, 1.0, 8.0, 1e5) for n in QUICK_CARTPOLE_SEEDS]
+    return [
+        piece(1, 1.0, 5.0, 1.2e5),
+        piece(64, 1.0, 6.0, 3e5),
+        piece(512, 2.0, 8.0, 3e5),
+        piece(2048, 3.0, 10.0, 3e5),
+    ]
+
+
+def minatar_pieces(quick: bool) -> list[Piece]:
+    from pgjax.algorithms.ppo import PPOConfig
+
+    seeds = 2 if quick else MINATAR_SEEDS
+    config = PPOConfig.for_env("Breakout-MinAtar", total_steps=MINATAR_STEPS)
+    if quick:
+        config = dataclasses.replace(
+            config, num_envs=4, num_steps=16, hidden_sizes=(32, 32), total_steps=2 * 4 * 16
+        )
+
+    def measure(fraction: float) -> list[dict]:
+        run = _train_seeds(config, seeds, fraction)
+        label = f"MinAtar Breakout, {seeds} seeds × {_steps(run['full_steps_per_seed'])}"
+        return [_training_row(label, run)]
+
+    return [
+        Piece(
+            "ppo_minatar",
+            f"MinAtar Breakout, {seeds} seeds",
+            10.0,
+            seeds * config.num_updates * config.steps_per_update / 5e4,
+            measure,
+            weight=2.0,
+            min_fraction=min(1.0, 4 / config.num_updates),
+        )
+    ]
+
+
+def brax_pieces(quick: bool) -> list[Piece]:
+    if importlib.util.find_spec("brax") is None:
+        raise CannotRunError("brax is not installed (pip install brax)")
+    from pgjax.algorithms.ppo import PPOConfig
+    from pgjax.training.config import ConfigError
+
+    try:
+        config = PPOConfig.for_env(BRAX_ENV, total_steps=BRAX_STEPS)
+        config.validate()
+    except ConfigError as error:
+        first = str(error).split(". ")[0].splitlines()[0][:160]
+        raise CannotRunError(f"pgjax does not know {BRAX_ENV!r} yet ({first})") from None
+    if quick:  # one update of a few environments
+        config = dataclasses.replace(config, num_envs=config.num_minibatches)
+        config = dataclasses.replace(config, total_steps=config.steps_per_update)
+    preset = BRAX_ENV in PPOConfig.PRESETS
+    task, _, pipeline = BRAX_ENV.partition("/")[2].partition(":")
+
+    def ours(fraction: float) -> list[dict]:
+        run = _train_seeds(config, 1, fraction)
+        label = f"pgjax PPO, {BRAX_ENV}, 1 seed × {_steps(run['full_steps_per_seed'])}"
+        row = _training_row(label, run)
+        row["reference"] = "pgjax's preset" if preset else "no brax/ant preset: pgjax defaults"
+        row["data"]["config"] = config.to_dict()
+        return [row]
+
+    def theirs(fraction: float) -> list[dict]:
+        from brax import envs
+        from brax.training.agents.ppo import train as brax_ppo
+
+        env = envs.get_environment(task, **({"backend": pipeline} if pipeline else {}))
+        steps = max(int(fraction * BRAX_STEPS), 1)
+        logged = []
+        start = time.perf_counter()
+        brax_ppo.train(
+            environment=env,
+            num_timesteps=steps,
+            progress_fn=lambda step, metrics: logged.append((step, dict(metrics))),
+            **BRAX_ANT_SETTINGS,
+        )
+        wall = time.perf_counter() - start
+        step, metrics = logged[-1]
+        sps = float(metrics.get("training/sps", math.nan))
+        returned = float(metrics.get("eval/episode_reward", math.nan))
+        return [
+            {
+                "measurement": f"Brax's own PPO trainer, ant, {_steps(step)} steps",
+                "wall": format_seconds(wall),
+                "result": f"{format_rate(sps)} env steps/s (its training/sps), "
+                f"eval return {returned:.0f}",
+                "reference": "Brax's published ant settings; wall includes compile and 2 evals",
+                "data": {"steps": step, "wall_s": wall, "metrics": metrics},
+            }
+        ]
+
+    pieces = [
+        Piece(
+            "brax_ant",
+            f"pgjax PPO on {BRAX_ENV}",
+            60.0,
+            BRAX_STEPS / 2e4,
+            ours,
+            weight=2.0,
+            min_fraction=0.02,
+        )
+    ]
+    if not quick:  # Brax's trainer compiles for minutes on a CPU: not in the smoke test
+        pieces.append(
+            Piece(
+                "brax_ant",
+                "Brax's own PPO trainer on ant",
+                120.0,
+                BRAX_STEPS / 2e4,
+                theirs,
+                weight=2.0,
+                min_fraction=0.1,
+            )
+        )
+    return pieces
+
+
+def rlhf_pieces(quick: bool) -> list[Piece]:
+    from benchmarks.rlhf_throughput import measure_point
+
+    widths = QUICK_RLHF_WIDTHS if quick else RLHF_WIDTHS
+    length = 8 if quick else RLHF_LENGTH
+    repeats = 1 if quick else 3
+
+    def piece(width: int) -> Piece:
+        def measure(_: float) -> list[dict]:
+            d = measure_point("ppo", width, length, repeats)
+            return [
+                {
+                    "measurement": f"RLHF PPO, width {width} ({d['parameters']:,} parameters), "
+                    f"64 × {length} tokens",
+                    "compile_s": d["sample_compile_s"] + d["update_compile_s"],
+                    "wall": f"{format_seconds(d['sample_s'])} sampling, "
+                    f"{format_seconds(d['update_s'])} update",
+                    "result": f"{format_rate(d['sample_tokens_per_s'])} tokens/s sampling, "
+                    f"{format_rate(d['update_tokens_per_s'])} tokens/s update",
+                    "reference": "",
+                    "data": d,
+                }
+            ]
+
+        # Reference: RESULTS.md's rlhf_throughput (2-core CPU); the update grows ≈ width².
+        update_s = 0.05 * (width / 64) ** 2
+        return Piece("rlhf", f"RLHF, width {width}", 12.0, (1 + repeats) * update_s * 1.5, measure)
+
+    return [piece(w) for w in widths]
+
+
+def log_prob_pieces(quick: bool) -> list[Piece]:
+    import pgjax
+
+    chunked = getattr(pgjax, "chunked_log_probs", None)
+    if chunked is None:
+        raise CannotRunError("pgjax.chunked_log_probs does not exist yet")
+    tokens = QUICK_LOG_PROB_TOKENS if quick else LOG_PROB_TOKENS
+    width = QUICK_LOG_PROB_WIDTH if quick else LOG_PROB_WIDTH
+
+    def measure(fraction: float) -> list[dict]:
+        return log_prob_rows(chunked, max(1, int(fraction * tokens)), width, VOCAB)
+
+    # A forward and backward pass costs ≈ 6·tokens·width·V flops, twice (naive and chunked),
+    # 3 calls each; the reference CPU does ≈ 2e10 flop/s.
+    run_ref = 2 * 3 * 6 * tokens * width * VOCAB / 2e10
+    return [
+        Piece(
+            "token_log_probs",
+            "token log-probs, naive and chunked",
+            10.0,
+            run_ref,
+            measure,
+            min_fraction=1 / 64,
+        )
+    ]
+
+
+def log_prob_rows(chunked: Callable, tokens: int, width: int, vocab: int) -> list[dict]:
+    """Naive (the whole `[tokens, vocab]` logits) against `chunked` log-probs and entropy, a
+    forward and backward pass: XLA's working memory (temporary buffers of the compiled
+    program) and the median time of 3 calls."""
+    import jax
+    import jax.numpy as jnp
+
+    def naive(hidden, unembedding, targets):
+        log_softmax = jax.nn.log_softmax(hidden @ unembedding, axis=-1)
+        log_probs = jnp.take_along_axis(log_softmax, targets[..., None], axis=-1)[..., 0]
+        entropy = -(jnp.exp(log_softmax) * log_softmax).sum(-1)
+        return log_probs, entropy
+
+    keys = jax.random.split(jax.random.key(0), 3)
+    hidden = jax.random.normal(keys[0], (tokens, width), jnp.float32)
+    unembedding = jax.random.normal(keys[1], (width, vocab), jnp.float32) / math.sqrt(width)
+    targets = jax.random.randint(keys[2], (tokens,), 0, vocab)
+    rows = []
+    for label, fn in (("naive", naive), ("chunked", chunked)):
+
+        def loss(hidden, unembedding, fn=fn):
+            log_probs, entropy = fn(hidden, unembedding, targets)
+            return log_probs.sum() + 0.01 * entropy.sum()
+
+        step = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))
+        memory = step.lower(hidden, unembedding).compile().memory_analysis()
+        temp = getattr(memory, "temp_size_in_bytes", None) if memory is not None else None
+        timing = time_compile_and_run(step, hidden, unembedding, repeats=3)
+        rows.append(
+            {
+                "measurement": f"token log-probs, {label}: {tokens:,} tokens, D = {width}, "
+                f"V = {vocab:,}, forward + backward",
+                "compile_s": timing.compile_s,
+                "wall": format_seconds(timing.run_s),
+                "result": "—" if temp is None else f"{temp / 2**20:,.0f} MiB XLA working memory",
+                "reference": "",
+                "data": {"tokens": tokens, "temp_bytes": temp, **timing.as_dict()},
+            }
+        )
+    return rows
+
+
+def sac_pieces(quick: bool) -> list[Piece]:
+    from benchmarks.pg_vs_q import first_reach, train_with_curves
+
+    seeds = 1 if quick else SAC_SEEDS
+    steps = 500 if quick else SAC_STEPS
+    evaluations = 2 if quick else SAC_EVALUATIONS
+
+    def measure(_: float) -> list[dict]:
+        _, curves, grid, compile_s, run_s = train_with_curves(
+            "sac", "Pendulum-v1", {"total_steps": steps}, seeds, evaluations
+        )
+        index = first_reach(curves, SAC_THRESHOLD)
+        reached = index >= 0
+        # A seed's wait: compile, then the run's share up to its first evaluation at -200.
+        waits = np.where(reached, compile_s + run_s * grid[index] / grid[-1], np.inf)
+        if reached.all():
+            wall = f"{format_seconds(float(np.median(waits)))} median, "
+            wall += f"{format_seconds(float(waits.max()))} slowest seed"
+        elif reached.any():
+            wall = f"{format_seconds(float(waits[reached].min()))} first seed"
+        else:
+            wall = f"not reached in {format_seconds(compile_s + run_s)}"
+        return [
+            {
+                "measurement": f"SAC Pendulum-v1, {seeds} seeds × {_steps(grid[-1])} steps "
+                f"(evaluated every {_steps(grid[0])})",
+                "compile_s": compile_s,
+                "wall": wall,
+                "result": f"{int(reached.sum())}/{seeds} reached -200; run {format_seconds(run_s)}",
+                "reference": "",
+                "data": {
+                    "compile_s": compile_s,
+                    "run_s": run_s,
+                    "evaluation_steps": grid,
+                    "curves": curves,
+                    "wait_s": waits,
+                },
+            }
+        ]
+
+    # Reference: benchmarks/RESULTS.md's pg_vs_q (16 seeds, 2e4 steps, 2-core CPU), doubled.
+    return [
+        Piece(
+            "sac_pendulum",
+            f"SAC Pendulum-v1, {seeds} seeds",
+            30.0,
+            (seeds / 16) * (steps / 1e4) * 80.0,
+            measure,
+            weight=2.0,
+            latency_bound=True,
+        )
+    ]
+
+
+PIECES = {
+    "ppo_cartpole": cartpole_pieces,
+    "ppo_minatar": minatar_pieces,
+    "brax_ant": brax_pieces,
+    "rlhf": rlhf_pieces,
+    "token_log_probs": log_prob_pieces,
+    "sac_pendulum": sac_pieces,
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Running and reporting
+
+
+def measure_all(quick: bool, budget: Budget, save: Callable[[dict], None]) -> dict:
+    """Every item's pieces in order, within `budget`; calls `save(data)` after each piece."""
+    items, pieces = {}, []
+    for item, make in PIECES.items():
+        try:
+            made = make(quick)
+        except CannotRunError as reason:
+            items[item] = {"status": "skipped", "reason": str(reason)}
+            continue
+        items[item] = {"status": "pending", "reason": ""}
+        pieces += made
+    rows = []
+    data = {"items": items, "rows": rows, "budget_s": budget.seconds}
+    for index, piece in enumerate(pieces):
+        weights = sum(p.weight for p in pieces[index:])
+        share = budget.left() * piece.weight / weights
+        fraction = budget.fraction(piece, share)
+        status = items[piece.item]
+        name = f"{piece.item} ({piece.label})"
+        if fraction is None:
+            need = budget.predict(piece, piece.min_fraction)
+            reason = f"not measured: needs ≈{need:.0f} s, {max(budget.left(), 0):.0f} s left"
+            print(f"{name}: {reason}", flush=True)
+            rows.append({"item": piece.item, "measurement": piece.label, "note": reason})
+            status["not_measured"] = [*status.get("not_measured", []), piece.label]
+            continue
+        predicted = budget.predict(piece, fraction)
+        print(f"{name}: {fraction:.3g} of full size, predicted {predicted:.0f} s", flush=True)
+        start = time.perf_counter()
+        try:
+            made = piece.measure(fraction)
+        except Exception as error:  # one broken piece must not lose the slot's other figures
+            traceback.print_exc()
+            reason = f"failed: {type(error).__name__}: {str(error).splitlines()[0][:200]}"
+            rows.append({"item": piece.item, "measurement": piece.label, "note": reason})
+            status["failed"] = [*status.get("failed", []), piece.label]
+            continue
+        seconds = time.perf_counter() - start
+        budget.record(piece, fraction, sum(r.get("compile_s", 0.0) for r in made), seconds)
+        for row in made:
+            row.update(item=piece.item, seconds=seconds, predicted_s=predicted)
+        rows += made
+        status["measured"] = [*status.get("measured", []), piece.label]
+        print(f"{name}: took {seconds:.0f} s; {budget.left():.0f} s left", flush=True)
+        save(data)
+    for status in items.values():
+        if status["status"] == "pending":
+            status["status"] = "measured" if status.get("measured") else "not measured"
+            missing = status.get("not_measured", []) + status.get("failed", [])
+            if missing:
+                status["reason"] = f"not measured: {', '.join(missing)}"
+            if status.get("failed") and not status.get("measured"):
+                status["status"] = "failed"
+    return data
+
+
+def report(data: dict, info: dict, quick: bool) -> dict:
+    """The table, notes and headline of `measure_all`'s data (`result(...)`)."""
+    rows = []
+    for number, item in enumerate(ITEMS, 1):
+        status = data["items"][item]
+        if status["status"] == "skipped":
+            rows.append([number, ITEMS[item], "—", "—", "—", f"skipped: {status['reason']}"])
+        for row in (r for r in data["rows"] if r["item"] == item):
+            compile_s = row.get("compile_s")
+            rows.append(
+                [
+                    number,
+                    row["measurement"],
+                    format_seconds(compile_s) if compile_s is not None else "—",
+                    row.get("wall", "—"),
+                    row.get("result", "—"),
+                    row.get("reference") or row.get("note", ""),
+                ]
+            )
+    table = markdown_table(
+        ["#", "measurement", "compile", "wall time", "result", "reference / note"],
+        rows,
+        align="rlrrll",
+    )
+    unmeasured = [
+        f"{ITEMS[item]} ({status['reason'] or status['status']})"
+        for item, status in data["items"].items()
+        if status["status"] != "measured" or status["reason"]
+    ]
+    notes = (
+        f"One command, `python -m benchmarks.accelerator`, within a {data['budget_s']:.0f} s "
+        "budget; items in order of importance. Wall time = compile + run of the whole batch "
+        'of seeds in one program (`across_devices`: plain `vmap` on one device); "projected": '
+        "the budget allowed fewer updates, and the full run's time is compile + its env steps "
+        "/ the measured rate. Returns are the mean over seeds of the last update's training "
+        "episodes. PureJaxRL's figure is read off its README's plot (2048 agents × 5e5 "
+        "steps, A100, compile included). SAC: wall time to the first evaluation (10 "
+        "episodes, deterministic policy) at -200, compile included, all seeds in one program. "
+        "Token log-probs: XLA's temporary buffers of the compiled forward-and-backward "
+        "program (what the logits occupy), median of 3 calls."
+    )
+    if unmeasured:
+        notes += "\n\nNot (fully) measured: " + "; ".join(unmeasured) + "."
+    headline = ""
+    if info["jax_backend"] != "cpu" and not quick:  # on a CPU the other benchmarks have them
+        cartpole = [r for r in data["rows"] if r["item"] == "ppo_cartpole" and "data" in r]
+        if cartpole:
+            largest = cartpole[-1]["data"]
+            headline = (
+                f"PPO CartPole-v1, {largest['seeds']} seeds × "
+                f"{_steps(largest['full_steps_per_seed'])} steps in one program: "
+                f"{format_seconds(largest['full_wall_s'])}"
+                f"{' (projected)' if largest['projected'] else ''} compile included, "
+                f"{format_rate(largest['steps_per_s'])} env steps/s"
+            )
+    return result(NAME, table, data, title=TITLE, notes=notes, headline=headline)
+
+
+def run(
+    quick: bool = False,
+    out_dir: Path | None = None,
+    budget_seconds: float = DEFAULT_BUDGET_S,
+    start: float | None = None,
+) -> dict:
+    """Measures every item within `budget_seconds` (counted from `start`, default now) and
+    returns `benchmarks.common.result(...)`; writes `OUT/accelerator-BACKEND.json` as it goes
+    (`out_dir` None: not written)."""
+    import jax
+
+    from benchmarks.common import machine_info
+
+    info = machine_info()
+    budget = Budget(budget_seconds, start)
+    path = None if out_dir is None else Path(out_dir) / f"{NAME}-{jax.default_backend()}.json"
+
+    def save(data: dict, final: dict | None = None) -> None:
+        if path is not None:
+            record = final or {"name": NAME, "data": data, "complete": False}
+            write_json(path, {**record, "mode": "quick" if quick else "full", "machine": info})
+
+    data = measure_all(quick, budget, save)
+    output = report(data, info, quick)
+    output["machine"] = info
+    save(data, {**output, "complete": True, "seconds": budget.seconds - budget.left()})
+    return output
+
+
+def main(argv: list[str] | None = None) -> int:
+    start = time.perf_counter()
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.accelerator", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--budget-seconds",
+        type=float,
+        default=DEFAULT_BUDGET_S,
+        help=f"wall-clock budget, start-up included (default {DEFAULT_BUDGET_S:.0f})",
+    )
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test)")
+    parser.add_argument("--out", type=Path, default=HERE / "out", help="where the JSON goes")
+    parser.add_argument("--no-results", action="store_true", help="leave RESULTS.md alone")
+    args = parser.parse_args(argv)
+    if args.budget_seconds <= 0:
+        parser.error(f"--budget-seconds must be positive, got {args.budget_seconds}.")
+    if str(HERE.parent) not in sys.path:
+        sys.path.insert(0, str(HERE.parent))
+
+    from benchmarks.common import device_label
+    from pgjax.training.parallel import use_cpu_cores
+
+    use_cpu_cores()  # on a CPU, one JAX device per core, as the CLI runs seeds
+    output = run(args.quick, args.out, args.budget_seconds, start)
+    info = output.pop("machine")
+    seconds = time.perf_counter() - start
+    mode = "quick" if args.quick else "full"
+    print(f"\n# pgjax on {device_label(info)} ({mode}, {seconds:.0f} s)\n")
+    print(output["table"] + "\n\n" + output["notes"] + "\n")
+    backend = info["jax_backend"]
+    print(f"JSON: {args.out / f'{NAME}-{backend}.json'}")
+    if not args.no_results:
+        from benchmarks.run import publish
+
+        publish(output, info, mode, seconds, command="python -m benchmarks.accelerator")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""`python -m benchmarks.accelerator`: the quick run end to end (every item measured or skipped
+with its reason, RESULTS.md untouched), and the budget that decides what is measured."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from benchmarks import accelerator
+from benchmarks.accelerator import MARGIN, Budget, CannotRunError, Piece
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def test_quick_run_measures_or_skips_every_item_and_leaves_results_alone(tmp_path):
+    results = ROOT / "benchmarks" / "RESULTS.md"
+    before = results.read_bytes() if results.exists() else None
+    path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": path}
+    process = subprocess.run(
+        [sys.executable, "-m", "benchmarks.accelerator", "--quick", "--no-results",
+         "--out", str(tmp_path)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert process.returncode == 0, process.stderr[-3000:]
+    assert "| # | measurement |" in process.stdout
+    record = json.loads((tmp_path / "accelerator-cpu.json").read_text())
+    assert record["complete"] and record["mode"] == "quick"
+    items = record["data"]["items"]
+    assert list(items) == list(accelerator.ITEMS)
+    for item, status in items.items():
+        assert status["status"] in ("measured", "skipped"), (item, status)
+        if status["status"] == "skipped":
+            assert status["reason"], item
+        else:
+            rows = [r for r in record["data"]["rows"] if r["item"] == item]
+            assert rows and all("note" not in r for r in rows), (item, rows)
+    assert (results.read_bytes() if results.exists() else None) == before
+
+
+def _piece(compile_ref=1.0, run_ref=10.0, min_fraction=1.0, **kwargs) -> Piece:
+    return Piece("ppo_cartpole", "a piece", compile_ref, run_ref, lambda f: [], 1.0,
+                 min_fraction, **kwargs)  # fmt: skip
+
+
+def test_budget_leaves_out_a_piece_predicted_past_what_is_left():
+    budget = Budget(5.0)
+    assert budget.fraction(_piece(run_ref=10.0), share=5.0) is None
+    assert budget.fraction(_piece(run_ref=1.0), share=5.0) == 1.0
+
+
+def test_budget_shrinks_a_sizable_piece_to_its_share():
+    budget = Budget(1000.0)
+    piece = _piece(compile_ref=2.0, run_ref=100.0, min_fraction=0.01)
+    fraction = budget.fraction(piece, share=50.0)
+    assert 0.01 < fraction < 1.0
+    assert budget.predict(piece, fraction) == pytest.approx(50.0)
+    assert budget.predict(piece, 1.0) == pytest.approx(102.0 * MARGIN)
+    tiny_share = budget.fraction(piece, share=0.0)
+    assert tiny_share == pytest.approx(
+        0.01
+    )  # never below its smallest size while that fits in what is left
+
+
+def test_budget_scales_estimates_by_what_earlier_pieces_took():
+    budget = Budget(1000.0)
+    done = _piece(compile_ref=1.0, run_ref=10.0)
+    budget.record(done, 1.0, compile_s=3.0, seconds=3.0 + 1.0)  # compile 3x, run 0.1x
+    throughput, latency = _piece(), _piece(latency_bound=True)
+    assert budget.predict(throughput, 1.0) == pytest.approx((3.0 + 1.0) * MARGIN)
+    assert budget.predict(latency, 1.0) == pytest.approx((3.0 + 10.0) * MARGIN)
+    budget = Budget(1000.0)
+    budget.record(done, 1.0, compile_s=0.1, seconds=0.1)  # both faster than the reference
+    assert budget.scale("compile") == 1.0  # compilation is never assumed faster
+    assert budget.scale("run") == accelerator.MIN_RUN_SCALE
+
+
+def test_budget_prefers_a_piece_s_own_prediction():
+    budget = Budget(1000.0)
+    piece = _piece(run_ref=1e6, predict=lambda fraction: 1.0 + 4.0 * fraction)
+    assert budget.predict(piece, 1.0) == pytest.approx(5.0 * MARGIN)
+
+
+def test_measure_all_reports_skipped_failed_and_unmeasured_pieces(monkeypatch):
+    def broken(_):
+        raise RuntimeError("boom")
+
+    def fine(_):
+        return [{"measurement": "ok", "compile_s": 0.0}]
+
+    def skipped(quick):
+        raise CannotRunError("an extra is missing")
+
+    pieces = {
+        "ppo_cartpole": lambda quick: [
+            Piece("ppo_cartpole", "fails", 0.0, 0.0, broken),
+            Piece("ppo_cartpole", "works", 0.0, 0.0, fine),
+        ],
+        "ppo_minatar": lambda quick: [Piece("ppo_minatar", "too big", 1e6, 0.0, fine)],
+        "brax_ant": skipped,
+    }
+    monkeypatch.setattr(accelerator, "PIECES", pieces)
+    saved = []
+    data = accelerator.measure_all(True, Budget(60.0), saved.append)
+    items = data["items"]
+    assert items["ppo_cartpole"]["status"] == "measured"
+    assert "fails" in items["ppo_cartpole"]["reason"]
+    assert items["ppo_minatar"]["status"] == "not measured"
+    assert "too big" in items["ppo_minatar"]["reason"]
+    assert items["brax_ant"] == {"status": "skipped", "reason": "an extra is missing"}
+    notes = [r["note"] for r in data["rows"] if "note" in r]
+    assert any(n.startswith("failed: RuntimeError: boom") for n in notes)
+    assert any(n.startswith("not measured: needs") for n in notes)
+    assert len(saved) == 1  # after the one piece that was measured
+
+
+def test_log_prob_rows_report_memory_and_time_of_both_variants():
+    import jax
+    import jax.numpy as jnp
+
+    def two_halves(hidden, unembedding, tokens):
+        """A stand-in for pgjax.chunked_log_probs: the vocabulary in two chunks."""
+        logits = [hidden @ part for part in jnp.split(unembedding, 2, axis=1)]
+        normaliser = jax.nn.logsumexp(jnp.stack([jax.nn.logsumexp(x, -1) for x in logits]), 0)
+        log_softmax = jnp.concatenate(logits, -1) - normaliser[..., None]
+        picked = jnp.take_along_axis(log_softmax, tokens[..., None], -1)[..., 0]
+        return picked, -(jnp.exp(log_softmax) * log_softmax).sum(-1)
+
+    rows = accelerator.log_prob_rows(two_halves, tokens=16, width=8, vocab=256)
+    assert [r["measurement"].split(":")[0] for r in rows] == [
+        "token log-probs, naive",
+        "token log-probs, chunked",
+    ]
+    for row in rows:
+        assert row["data"]["tokens"] == 16
+        assert row["data"]["run_s"] > 0
+    # The naive program holds the whole [tokens, vocab] float32 logits (and their gradient).
+    assert rows[0]["data"]["temp_bytes"] >= 16 * 256 * 4
