@@ -357,33 +357,8 @@ def brax_pieces(quick: bool) -> list[Piece]:
         return [row]
 
     def theirs(fraction: float) -> list[dict]:
-        from brax import envs
-        from brax.training.agents.ppo import train as brax_ppo
-
-        env = envs.get_environment(task, **({"backend": pipeline} if pipeline else {}))
         steps = max(int(fraction * BRAX_STEPS), 1)
-        logged = []
-        start = time.perf_counter()
-        brax_ppo.train(
-            environment=env,
-            num_timesteps=steps,
-            progress_fn=lambda step, metrics: logged.append((step, dict(metrics))),
-            **BRAX_ANT_SETTINGS,
-        )
-        wall = time.perf_counter() - start
-        step, metrics = logged[-1]
-        sps = float(metrics.get("training/sps", math.nan))
-        returned = float(metrics.get("eval/episode_reward", math.nan))
-        return [
-            {
-                "measurement": f"Brax's own PPO trainer, ant, {_steps(step)} steps",
-                "wall": format_seconds(wall),
-                "result": f"{format_rate(sps)} env steps/s (its training/sps), "
-                f"eval return {returned:.0f}",
-                "reference": "Brax's published ant settings; wall includes compile and 2 evals",
-                "data": {"steps": step, "wall_s": wall, "metrics": metrics},
-            }
-        ]
+        return [brax_trainer_row(task, pipeline, steps, BRAX_ANT_SETTINGS)]
 
     pieces = [
         Piece(
@@ -409,6 +384,35 @@ def brax_pieces(quick: bool) -> list[Piece]:
             )
         )
     return pieces
+
+
+def brax_trainer_row(task: str, pipeline: str, steps: int, settings: dict) -> dict:
+    """Brax's own PPO trainer on `brax.envs` task `task` (physics `pipeline`, "" for the
+    task's default) for `steps` env steps with `settings`: the wall time of the whole call
+    (compilation and evaluations included), its own `training/sps` and last evaluation return."""
+    from brax import envs
+    from brax.training.agents.ppo import train as brax_ppo
+
+    env = envs.get_environment(task, **({"backend": pipeline} if pipeline else {}))
+    logged = []
+    start = time.perf_counter()
+    brax_ppo.train(
+        environment=env,
+        num_timesteps=steps,
+        progress_fn=lambda step, metrics: logged.append((step, dict(metrics))),
+        **settings,
+    )
+    wall = time.perf_counter() - start
+    step, metrics = logged[-1]
+    sps = float(metrics.get("training/sps", math.nan))
+    returned = float(metrics.get("eval/episode_reward", math.nan))
+    return {
+        "measurement": f"Brax's own PPO trainer, {task}, {_steps(step)} steps",
+        "wall": format_seconds(wall),
+        "result": f"{format_rate(sps)} env steps/s (its training/sps), eval return {returned:.0f}",
+        "reference": "Brax's published ant settings; wall includes compile and its evaluations",
+        "data": {"steps": step, "wall_s": wall, "metrics": metrics},
+    }
 
 
 def rlhf_pieces(quick: bool) -> list[Piece]:
