@@ -38,18 +38,21 @@ conservative estimate of its compile and run time at full size on the reference 
 before it took against their estimates (compile and run apart; the run scale is at least 0.05,
 and at least 1 for a latency-bound piece, one small network stepping sequentially, which an
 accelerator does not speed up) and by a margin of 1.3; a piece of item 1 is instead predicted
-from the previous seed count's measured rate. A piece that does not fit in what is left is not
-measured, and the table says so. A piece whose size can shrink (a training run, a token batch)
-gets a share of what is left, in proportion to its weight among the pieces still to run; when
-its full size does not fit, it trains fewer updates (at least `min_fraction` of them) and its
-full-size wall time is projected as compile + steps / measured rate, marked "projected" (every
-update is the same program, so the rate does not depend on the run's length).
+from the previous seed count's measured rate. A piece that does not fit in what is left, at its
+smallest, is not measured, and the table says so. Each piece gets a share of what is left, in
+proportion to its weight among the pieces still to run. A training run (items 1-3) is 16 calls
+of one compiled chunk of updates, as the driver runs it: chunks run while the next one fits in
+the share (at least 2), and when not all of them ran, the full run's wall time is projected as
+compile + its env steps / the measured rate, marked "projected" (every chunk is the same
+program, so the rate does not depend on how many ran). The token batch of item 5 shrinks to
+fit its share instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import importlib.util
 import math
 import os
@@ -76,6 +79,7 @@ HERE = Path(__file__).resolve().parent
 DEFAULT_BUDGET_S = 480.0
 MARGIN = 1.3
 MIN_RUN_SCALE = 0.05
+CHUNKS = 16  # a training run is this many calls of one compiled chunk of updates
 # --quick: XLA:CPU without its expensive LLVM passes. The quick run is nearly all compilation;
 # measured on the 2-core CPU, the whole of it took 48 s of CPU time with these flags and 83 s
 # without (with one more CartPole seed count then).
@@ -130,17 +134,19 @@ class Piece:
     """One measurement of an item.
 
     `compile_ref` and `run_ref` are conservative seconds on the reference 2-core CPU, the run at
-    full size; `measure(fraction)` runs at that fraction of the full size and returns table
-    rows (each a dict with at least `measurement`; `compile_s` when it compiled something);
-    `predict(fraction)`, when given and not None, predicts real seconds from measurements
-    already made (it replaces the reference estimate).
+    full size; `measure(fraction, share)` runs at that fraction of the full size (a training
+    run instead trains chunk after chunk while they fit in `share` seconds) and returns table
+    rows (each a dict with at least `measurement`; `compile_s` when it compiled something;
+    `data["fraction"]` when it ran another fraction); `predict(fraction)`, when given and not
+    None, predicts real seconds from measurements already made (it replaces the reference
+    estimate).
     """
 
     item: str
     label: str
     compile_ref: float
     run_ref: float
-    measure: Callable[[float], list[dict]]
+    measure: Callable[[float, float], list[dict]]
     weight: float = 1.0
     min_fraction: float = 1.0  # 1: the piece runs at full size or not at all
     latency_bound: bool = False
@@ -199,35 +205,55 @@ class Budget:
 # The items: each returns its pieces, or raises CannotRunError.
 
 
-def _train_seeds(config, num_seeds: int, fraction: float) -> dict:
-    """`num_seeds` seeds of `config` in one program (`across_devices`), for `fraction` of its
-    updates: compile, run, aggregate rate, and the wall time projected to the full run."""
+def train_in_chunks(config, num_seeds: int, seconds: float) -> dict:
+    """PPO on `config`, `num_seeds` seeds in one program (`across_devices`: on one GPU, plain
+    `vmap`), the run cut into `CHUNKS` calls of one compiled chunk of updates (as the driver
+    runs it), chunk after chunk while the next one fits in `seconds` with the compilation (at
+    least 2 chunks).
+
+    Returns:
+      compile and run seconds, the aggregate env steps per second, and the wall time of the
+      whole run (compile + run): measured when every chunk ran, else compile + its env steps /
+      the measured rate (`projected`); the mean return of the last chunk's training episodes.
+    """
     import jax
 
-    from pgjax.algorithms.ppo import make_train
+    from pgjax.algorithms.ppo import PPO
+    from pgjax.training.algorithm import scan_updates
     from pgjax.training.parallel import across_devices
 
-    updates = max(1, round(fraction * config.num_updates))
-    short = dataclasses.replace(config, total_steps=updates * config.steps_per_update)
-    program = across_devices(make_train(short), num_seeds)
+    config.validate()
+    per_chunk = -(-config.num_updates // CHUNKS)
+    chunks = -(-config.num_updates // per_chunk)
     keys = jax.random.split(jax.random.key(0), num_seeds)
-    timing = time_compile_and_run(program, keys, repeats=1, warmup=0)
-    _, metrics = timing.output
-    rate = num_seeds * updates * config.steps_per_update / timing.run_s
-    full_steps = num_seeds * config.num_updates * config.steps_per_update
-    # The last tenth of the updates: a CartPole episode outlasts a rollout, so the last update
-    # alone often ends none (NaN).
-    returns = np.asarray(metrics["episode_return"])[:, -max(1, updates // 10) :]
+    init = across_devices(functools.partial(PPO.init, config), num_seeds)
+    chunk = across_devices(lambda state: scan_updates(PPO, config, state, per_chunk), num_seeds)
+    start = time.perf_counter()
+    state = jax.block_until_ready(init(keys))
+    compiled = chunk.lower(state).compile()
+    compile_s = time.perf_counter() - start
+    run_s, done, metrics = 0.0, 0, None
+    while done < chunks and (done < 2 or compile_s + run_s * (done + 1) / done <= seconds):
+        began = time.perf_counter()
+        state, metrics = jax.block_until_ready(compiled(state))
+        run_s += time.perf_counter() - began
+        done += 1
+    steps_per_chunk = per_chunk * config.steps_per_update
+    rate = num_seeds * done * steps_per_chunk / run_s
+    returns = np.asarray(metrics["episode_return"])
     return {
         "seeds": num_seeds,
-        "steps_per_seed": updates * config.steps_per_update,
-        "full_steps_per_seed": config.num_updates * config.steps_per_update,
-        "compile_s": timing.compile_s,
-        "run_s": timing.run_s,
+        "chunks": done,
+        "of_chunks": chunks,
+        "fraction": done / chunks,
+        "steps_per_seed": done * steps_per_chunk,
+        "full_steps_per_seed": chunks * steps_per_chunk,
+        "compile_s": compile_s,
+        "run_s": run_s,
         "steps_per_s": rate,
-        "wall_s": timing.compile_s + timing.run_s,
-        "full_wall_s": timing.compile_s + full_steps / rate,
-        "projected": updates < config.num_updates,
+        "wall_s": compile_s + run_s,
+        "full_wall_s": compile_s + num_seeds * chunks * steps_per_chunk / rate,
+        "projected": done < chunks,
         "final_return": float(np.nanmean(returns)) if np.isfinite(returns).any() else None,
     }
 
@@ -262,13 +288,14 @@ def cartpole_pieces(quick: bool) -> list[Piece]:
     seen: list[dict] = []  # the runs so far: the next seed count is predicted from the last
 
     def piece(num_seeds: int, weight: float, compile_ref: float, rate_ref: float) -> Piece:
-        def measure(fraction: float) -> list[dict]:
-            run = _train_seeds(config, num_seeds, fraction)
+        def measure(fraction: float, share: float) -> list[dict]:
+            run = train_in_chunks(config, num_seeds, share)
             seen.append(run)
             reference = ""
             if num_seeds == 2048:
                 ratio = run["full_wall_s"] / PUREJAXRL_2048_A100_S
-                reference = f"PureJaxRL, A100: ≈{PUREJAXRL_2048_A100_S:.0f} s ({ratio:.2g}× that)"
+                times = f"{ratio:.2f}" if ratio < 10 else f"{ratio:,.0f}"
+                reference = f"PureJaxRL, A100: ≈{PUREJAXRL_2048_A100_S:.0f} s; ours {times}× that"
             label = f"CartPole-v1, {num_seeds} seed{'s' * (num_seeds > 1)} × {_steps(full)}"
             return [_training_row(label, run, reference)]
 
@@ -286,7 +313,7 @@ def cartpole_pieces(quick: bool) -> list[Piece]:
             num_seeds * full / rate_ref,
             measure,
             weight=weight,
-            min_fraction=min(1.0, 2 / config.num_updates),
+            min_fraction=min(1.0, 2 / min(CHUNKS, config.num_updates)),
             latency_bound=num_seeds == 1,
             predict=predict,
         )
@@ -312,8 +339,8 @@ def minatar_pieces(quick: bool) -> list[Piece]:
             config, num_envs=4, num_steps=16, hidden_sizes=(32, 32), total_steps=2 * 4 * 16
         )
 
-    def measure(fraction: float) -> list[dict]:
-        run = _train_seeds(config, seeds, fraction)
+    def measure(fraction: float, share: float) -> list[dict]:
+        run = train_in_chunks(config, seeds, share)
         label = f"MinAtar Breakout, {seeds} seeds × {_steps(run['full_steps_per_seed'])}"
         return [_training_row(label, run)]
 
@@ -325,7 +352,7 @@ def minatar_pieces(quick: bool) -> list[Piece]:
             seeds * config.num_updates * config.steps_per_update / 5e4,
             measure,
             weight=2.0,
-            min_fraction=min(1.0, 2 / config.num_updates),
+            min_fraction=min(1.0, 2 / min(CHUNKS, config.num_updates)),
         )
     ]
 
@@ -348,15 +375,15 @@ def brax_pieces(quick: bool) -> list[Piece]:
     preset = BRAX_ENV in PPOConfig.PRESETS
     task, _, pipeline = BRAX_ENV.partition("/")[2].partition(":")
 
-    def ours(fraction: float) -> list[dict]:
-        run = _train_seeds(config, 1, fraction)
+    def ours(fraction: float, share: float) -> list[dict]:
+        run = train_in_chunks(config, 1, share)
         label = f"pgjax PPO, {BRAX_ENV}, 1 seed × {_steps(run['full_steps_per_seed'])}"
         row = _training_row(label, run)
         row["reference"] = "pgjax's preset" if preset else "no brax/ant preset: pgjax defaults"
         row["data"]["config"] = config.to_dict()
         return [row]
 
-    def theirs(fraction: float) -> list[dict]:
+    def theirs(fraction: float, share: float) -> list[dict]:
         steps = max(int(fraction * BRAX_STEPS), 1)
         return [brax_trainer_row(task, pipeline, steps, BRAX_ANT_SETTINGS)]
 
@@ -423,7 +450,7 @@ def rlhf_pieces(quick: bool) -> list[Piece]:
     repeats = 1 if quick else 3
 
     def piece(width: int) -> Piece:
-        def measure(_: float) -> list[dict]:
+        def measure(fraction: float, share: float) -> list[dict]:
             d = measure_point("ppo", width, length, repeats)
             return [
                 {
@@ -455,7 +482,7 @@ def log_prob_pieces(quick: bool) -> list[Piece]:
     tokens = QUICK_LOG_PROB_TOKENS if quick else LOG_PROB_TOKENS
     width = QUICK_LOG_PROB_WIDTH if quick else LOG_PROB_WIDTH
 
-    def measure(fraction: float) -> list[dict]:
+    def measure(fraction: float, share: float) -> list[dict]:
         return log_prob_rows(chunked, max(1, int(fraction * tokens)), width, VOCAB)
 
     # A forward and backward pass costs ≈ 6·tokens·width·V flops, twice (naive and chunked),
@@ -522,7 +549,7 @@ def sac_pieces(quick: bool) -> list[Piece]:
     steps = 500 if quick else SAC_STEPS
     evaluations = 2 if quick else SAC_EVALUATIONS
 
-    def measure(_: float) -> list[dict]:
+    def measure(fraction: float, share: float) -> list[dict]:
         _, curves, grid, compile_s, run_s = train_with_curves(
             "sac", "Pendulum-v1", {"total_steps": steps}, seeds, evaluations
         )
@@ -610,10 +637,10 @@ def measure_all(quick: bool, budget: Budget, save: Callable[[dict], None]) -> di
             status["not_measured"] = [*status.get("not_measured", []), piece.label]
             continue
         predicted = budget.predict(piece, fraction)
-        print(f"{name}: {fraction:.3g} of full size, predicted {predicted:.0f} s", flush=True)
+        print(f"{name}: share {share:.0f} s, predicted {predicted:.0f} s", flush=True)
         start = time.perf_counter()
         try:
-            made = piece.measure(fraction)
+            made = piece.measure(fraction, share)
         except Exception as error:  # one broken piece must not lose the slot's other figures
             traceback.print_exc()
             reason = f"failed: {type(error).__name__}: {str(error).splitlines()[0][:200]}"
@@ -621,7 +648,8 @@ def measure_all(quick: bool, budget: Budget, save: Callable[[dict], None]) -> di
             status["failed"] = [*status.get("failed", []), piece.label]
             continue
         seconds = time.perf_counter() - start
-        budget.record(piece, fraction, sum(r.get("compile_s", 0.0) for r in made), seconds)
+        ran = made[0].get("data", {}).get("fraction", fraction) if made else fraction
+        budget.record(piece, ran, sum(r.get("compile_s", 0.0) for r in made), seconds)
         for row in made:
             row.update(item=piece.item, seconds=seconds, predicted_s=predicted)
         rows += made
@@ -671,10 +699,12 @@ def report(data: dict, info: dict, quick: bool) -> dict:
     notes = (
         f"One command, `python -m benchmarks.accelerator`, within a {data['budget_s']:.0f} s "
         "budget; items in order of importance. Wall time = compile + run of the whole batch "
-        'of seeds in one program (`across_devices`: plain `vmap` on one device); "projected": '
-        "the budget allowed fewer updates, and the full run's time is compile + its env steps "
-        "/ the measured rate. Returns: the training episodes that ended in the last tenth of "
-        "the updates, mean over seeds. PureJaxRL's figure is read off its README's plot "
+        "of seeds in one program (`across_devices`: plain `vmap` on one device), called once "
+        'per sixteenth of the updates as the driver runs it; "projected": the budget let '
+        "fewer sixteenths run, and the full run's time is compile + its env steps / the "
+        "measured rate. Returns: the training episodes that ended in the last sixteenth of the "
+        "updates, mean over seeds. "
+        "PureJaxRL's figure is read off its README's plot "
         "(2048 agents × 5e5 steps, A100, compile included). SAC: wall time to the first "
         "evaluation (10 episodes, deterministic policy) at -200, compile included, all seeds in "
         "one program. "

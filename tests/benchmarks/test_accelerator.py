@@ -44,7 +44,7 @@ def test_quick_run_measures_or_skips_every_item_and_leaves_results_alone(tmp_pat
 
 
 def _piece(compile_ref=1.0, run_ref=10.0, min_fraction=1.0, **kwargs) -> Piece:
-    return Piece("ppo_cartpole", "a piece", compile_ref, run_ref, lambda f: [], 1.0,
+    return Piece("ppo_cartpole", "a piece", compile_ref, run_ref, lambda f, s: [], 1.0,
                  min_fraction, **kwargs)  # fmt: skip
 
 
@@ -87,10 +87,10 @@ def test_budget_prefers_a_piece_s_own_prediction():
 
 
 def test_measure_all_reports_skipped_failed_and_unmeasured_pieces(monkeypatch):
-    def broken(_):
+    def broken(fraction, share):
         raise RuntimeError("boom")
 
-    def fine(_):
+    def fine(fraction, share):
         return [{"measurement": "ok", "compile_s": 0.0}]
 
     def skipped(quick):
