@@ -40,9 +40,10 @@ and at least 1 for a latency-bound piece, one small network stepping sequentiall
 accelerator does not speed up) and by a margin of 1.3; a piece of item 1 is instead predicted
 from the previous seed count's measured rate. A piece that does not fit in what is left, at its
 smallest, is not measured, and the table says so. Each piece gets a share of what is left, in
-proportion to its weight among the pieces still to run. A training run (items 1-3) is 16 calls
-of one compiled chunk of updates, as the driver runs it: chunks run while the next one fits in
-the share (at least 2), and when not all of them ran, the full run's wall time is projected as
+proportion to its weight among the pieces still to run. A training run (items 1-3) is 16 or
+more calls of one compiled chunk of updates, as the driver runs it, a chunk about an eighth of
+what is predicted to fit: chunks run while the next one fits in the share (at least 2, of one
+update each at the smallest), and when not all of them ran, the full run's wall time is projected as
 compile + its env steps / the measured rate, marked "projected" (every chunk is the same
 program, so the rate does not depend on how many ran). The token batch of item 5 shrinks to
 fit its share instead.
@@ -79,7 +80,7 @@ HERE = Path(__file__).resolve().parent
 DEFAULT_BUDGET_S = 480.0
 MARGIN = 1.3
 MIN_RUN_SCALE = 0.05
-CHUNKS = 16  # a training run is this many calls of one compiled chunk of updates
+CHUNKS = 16  # a training run is at least this many calls of one compiled chunk of updates
 # --quick: XLA:CPU without its expensive LLVM passes. The quick run is nearly all compilation;
 # measured on the 2-core CPU, the whole of it took 48 s of CPU time with these flags and 83 s
 # without (with one more CartPole seed count then).
@@ -205,11 +206,12 @@ class Budget:
 # The items: each returns its pieces, or raises CannotRunError.
 
 
-def train_in_chunks(config, num_seeds: int, seconds: float) -> dict:
+def train_in_chunks(config, num_seeds: int, seconds: float, fraction: float = 1.0) -> dict:
     """PPO on `config`, `num_seeds` seeds in one program (`across_devices`: on one GPU, plain
-    `vmap`), the run cut into `CHUNKS` calls of one compiled chunk of updates (as the driver
-    runs it), chunk after chunk while the next one fits in `seconds` with the compilation (at
-    least 2 chunks).
+    `vmap`), the run cut into calls of one compiled chunk of updates (as the driver runs it),
+    chunk after chunk while the next one fits in `seconds` with the compilation (at least 2
+    chunks). A chunk is at most 1/`CHUNKS` of the run, and about an eighth of the `fraction`
+    of it expected to fit (a number of updates dividing the run's).
 
     Returns:
       compile and run seconds, the aggregate env steps per second, and the wall time of the
@@ -223,8 +225,9 @@ def train_in_chunks(config, num_seeds: int, seconds: float) -> dict:
     from pgjax.training.parallel import across_devices
 
     config.validate()
-    per_chunk = -(-config.num_updates // CHUNKS)
-    chunks = -(-config.num_updates // per_chunk)
+    target = max(1.0, min(config.num_updates / CHUNKS, fraction * config.num_updates / 8))
+    per_chunk = max(d for d in range(1, int(target) + 1) if config.num_updates % d == 0)
+    chunks = config.num_updates // per_chunk
     keys = jax.random.split(jax.random.key(0), num_seeds)
     init = across_devices(functools.partial(PPO.init, config), num_seeds)
     chunk = across_devices(lambda state: scan_updates(PPO, config, state, per_chunk), num_seeds)
@@ -289,7 +292,7 @@ def cartpole_pieces(quick: bool) -> list[Piece]:
 
     def piece(num_seeds: int, weight: float, compile_ref: float, rate_ref: float) -> Piece:
         def measure(fraction: float, share: float) -> list[dict]:
-            run = train_in_chunks(config, num_seeds, share)
+            run = train_in_chunks(config, num_seeds, share, fraction)
             seen.append(run)
             reference = ""
             if num_seeds == 2048:
@@ -313,7 +316,7 @@ def cartpole_pieces(quick: bool) -> list[Piece]:
             num_seeds * full / rate_ref,
             measure,
             weight=weight,
-            min_fraction=min(1.0, 2 / min(CHUNKS, config.num_updates)),
+            min_fraction=min(1.0, 2 / config.num_updates),
             latency_bound=num_seeds == 1,
             predict=predict,
         )
@@ -340,7 +343,7 @@ def minatar_pieces(quick: bool) -> list[Piece]:
         )
 
     def measure(fraction: float, share: float) -> list[dict]:
-        run = train_in_chunks(config, seeds, share)
+        run = train_in_chunks(config, seeds, share, fraction)
         label = f"MinAtar Breakout, {seeds} seeds × {_steps(run['full_steps_per_seed'])}"
         return [_training_row(label, run)]
 
@@ -352,7 +355,7 @@ def minatar_pieces(quick: bool) -> list[Piece]:
             seeds * config.num_updates * config.steps_per_update / 5e4,
             measure,
             weight=2.0,
-            min_fraction=min(1.0, 2 / min(CHUNKS, config.num_updates)),
+            min_fraction=min(1.0, 2 / config.num_updates),
         )
     ]
 
@@ -376,7 +379,7 @@ def brax_pieces(quick: bool) -> list[Piece]:
     task, _, pipeline = BRAX_ENV.partition("/")[2].partition(":")
 
     def ours(fraction: float, share: float) -> list[dict]:
-        run = train_in_chunks(config, 1, share)
+        run = train_in_chunks(config, 1, share, fraction)
         label = f"pgjax PPO, {BRAX_ENV}, 1 seed × {_steps(run['full_steps_per_seed'])}"
         row = _training_row(label, run)
         row["reference"] = "pgjax's preset" if preset else "no brax/ant preset: pgjax defaults"
@@ -700,10 +703,9 @@ def report(data: dict, info: dict, quick: bool) -> dict:
         f"One command, `python -m benchmarks.accelerator`, within a {data['budget_s']:.0f} s "
         "budget; items in order of importance. Wall time = compile + run of the whole batch "
         "of seeds in one program (`across_devices`: plain `vmap` on one device), called once "
-        'per sixteenth of the updates as the driver runs it; "projected": the budget let '
-        "fewer sixteenths run, and the full run's time is compile + its env steps / the "
-        "measured rate. Returns: the training episodes that ended in the last sixteenth of the "
-        "updates, mean over seeds. "
+        'per chunk of updates (16 or more) as the driver runs it; "projected": the budget let '
+        "fewer chunks run, and the full run's time is compile + its env steps / the measured "
+        "rate. Returns: the training episodes that ended in the last chunk, mean over seeds. "
         "PureJaxRL's figure is read off its README's plot "
         "(2048 agents × 5e5 steps, A100, compile included). SAC: wall time to the first "
         "evaluation (10 episodes, deterministic policy) at -200, compile included, all seeds in "
