@@ -141,3 +141,21 @@ def test_log_prob_rows_report_memory_and_time_of_both_variants():
         assert row["data"]["run_s"] > 0
     # The naive program holds the whole [tokens, vocab] float32 logits (and their gradient).
     assert rows[0]["data"]["temp_bytes"] >= 16 * 256 * 4
+
+
+def test_training_in_chunks_runs_all_chunks_when_they_fit_and_projects_otherwise():
+    from pgjax.algorithms.ppo import PPOConfig
+
+    config = PPOConfig.for_env(
+        "CartPole-v1", num_envs=2, num_steps=8, num_minibatches=1, total_steps=16 * 16
+    )
+    assert config.num_updates == 16
+    whole = accelerator.train_in_chunks(config, 2, seconds=1e9)
+    assert not whole["projected"] and whole["chunks"] == whole["of_chunks"] == 16
+    assert whole["full_steps_per_seed"] == whole["steps_per_seed"] == 16 * 16
+    assert whole["full_wall_s"] == pytest.approx(whole["wall_s"])
+    short = accelerator.train_in_chunks(config, 2, seconds=0.0, fraction=1 / 16)
+    assert short["projected"] and short["chunks"] == 2  # at least two, to measure a rate
+    assert short["full_steps_per_seed"] == 16 * 16
+    assert short["steps_per_seed"] == 2 * 16  # two chunks of one update each
+    assert short["full_wall_s"] > short["wall_s"]
