@@ -26,9 +26,10 @@ Items, in order of importance:
    pgjax does not know `brax/ant`.
 4. RLHF: tokens/s of sampling and of one PPO update at widths 64, 256 and 1024
    (`benchmarks.rlhf_throughput.measure_point`).
-5. `pgjax.chunked_log_probs` against the naive log-softmax at V = 128k (131,072): XLA's
-   working memory and the time of a forward and backward pass. Skipped while pgjax has no
-   `chunked_log_probs`.
+5. `pgjax.chunked_log_probs` against the naive log-softmax at V = 128k (131,072), 4096
+   positions of width 1024: peak memory (XLA's memory analysis of the compiled program) and
+   time of the value and gradient (`benchmarks.token_log_probs.measure_point`). Skipped while
+   pgjax has no `chunked_log_probs`.
 6. SAC on Pendulum-v1 (its preset, 1e4 steps), 16 seeds: wall time to an evaluation return of
    -200 (`benchmarks.pg_vs_q.train_with_curves`).
 
@@ -70,7 +71,6 @@ from benchmarks.common import (
     format_seconds,
     markdown_table,
     result,
-    time_compile_and_run,
     write_json,
 )
 
@@ -112,8 +112,8 @@ BRAX_ANT_SETTINGS = {
 }
 RLHF_WIDTHS, QUICK_RLHF_WIDTHS, RLHF_LENGTH = (64, 256, 1024), (32,), 16
 VOCAB = 131_072
-LOG_PROB_TOKENS, LOG_PROB_WIDTH = 4096, 1024
-QUICK_LOG_PROB_TOKENS, QUICK_LOG_PROB_WIDTH = 64, 32
+LOG_PROB_SHAPE, LOG_PROB_WIDTH = (1024, 4), 1024  # (T, B): N = 4096 positions
+QUICK_LOG_PROB_SHAPE, QUICK_LOG_PROB_WIDTH = (16, 4), 32
 SAC_SEEDS, SAC_STEPS, SAC_EVALUATIONS, SAC_THRESHOLD = 16, 10_000, 20, -200.0
 
 ITEMS = {
@@ -479,18 +479,36 @@ def rlhf_pieces(quick: bool) -> list[Piece]:
 def log_prob_pieces(quick: bool) -> list[Piece]:
     import pgjax
 
-    chunked = getattr(pgjax, "chunked_log_probs", None)
-    if chunked is None:
+    if not hasattr(pgjax, "chunked_log_probs"):
         raise CannotRunError("pgjax.chunked_log_probs does not exist yet")
-    tokens = QUICK_LOG_PROB_TOKENS if quick else LOG_PROB_TOKENS
+    from benchmarks.token_log_probs import CHUNK, measure_point
+
+    length, batch = QUICK_LOG_PROB_SHAPE if quick else LOG_PROB_SHAPE
     width = QUICK_LOG_PROB_WIDTH if quick else LOG_PROB_WIDTH
 
     def measure(fraction: float, share: float) -> list[dict]:
-        return log_prob_rows(chunked, max(1, int(fraction * tokens)), width, VOCAB)
+        point = measure_point(max(1, int(fraction * length)), batch, width, VOCAB, repeats=3)
+        rows = []
+        for name in ("naive", "chunked"):
+            d = point[name]
+            rows.append(
+                {
+                    "measurement": f"token log-probs, {name}: N = {point['N']:,} positions, "
+                    f"D = {width}, V = {VOCAB:,}, value and gradient",
+                    "compile_s": d["compile_s"],
+                    "wall": format_seconds(d["run_s"]),
+                    "result": f"{d['peak_bytes'] / 2**20:,.0f} MiB peak (XLA temp + output)",
+                    "reference": ""
+                    if name == "naive"
+                    else f"chunk {CHUNK}; {point['time_ratio']:.2f}× naive's time",
+                    "data": point if name == "chunked" else d,
+                }
+            )
+        return rows
 
-    # A forward and backward pass costs ≈ 6·tokens·width·V flops, twice (naive and chunked),
-    # 3 calls each; the reference CPU does ≈ 2e10 flop/s.
-    run_ref = 2 * 3 * 6 * tokens * width * VOCAB / 2e10
+    # A value and gradient costs ≈ 8·N·D·V flops (the chunked one recomputes the logits), both
+    # programs, warm-up and 3 calls; the reference CPU does ≈ 2e10 flop/s.
+    run_ref = 2 * 4 * 8 * length * batch * width * VOCAB / 2e10
     return [
         Piece(
             "token_log_probs",
@@ -501,48 +519,6 @@ def log_prob_pieces(quick: bool) -> list[Piece]:
             min_fraction=1 / 64,
         )
     ]
-
-
-def log_prob_rows(chunked: Callable, tokens: int, width: int, vocab: int) -> list[dict]:
-    """Naive (the whole `[tokens, vocab]` logits) against `chunked` log-probs and entropy, a
-    forward and backward pass: XLA's working memory (temporary buffers of the compiled
-    program) and the median time of 3 calls."""
-    import jax
-    import jax.numpy as jnp
-
-    def naive(hidden, unembedding, targets):
-        log_softmax = jax.nn.log_softmax(hidden @ unembedding, axis=-1)
-        log_probs = jnp.take_along_axis(log_softmax, targets[..., None], axis=-1)[..., 0]
-        entropy = -(jnp.exp(log_softmax) * log_softmax).sum(-1)
-        return log_probs, entropy
-
-    keys = jax.random.split(jax.random.key(0), 3)
-    hidden = jax.random.normal(keys[0], (tokens, width), jnp.float32)
-    unembedding = jax.random.normal(keys[1], (width, vocab), jnp.float32) / math.sqrt(width)
-    targets = jax.random.randint(keys[2], (tokens,), 0, vocab)
-    rows = []
-    for label, fn in (("naive", naive), ("chunked", chunked)):
-
-        def loss(hidden, unembedding, fn=fn):
-            log_probs, entropy = fn(hidden, unembedding, targets)
-            return log_probs.sum() + 0.01 * entropy.sum()
-
-        step = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))
-        memory = step.lower(hidden, unembedding).compile().memory_analysis()
-        temp = getattr(memory, "temp_size_in_bytes", None) if memory is not None else None
-        timing = time_compile_and_run(step, hidden, unembedding, repeats=3)
-        rows.append(
-            {
-                "measurement": f"token log-probs, {label}: {tokens:,} tokens, D = {width}, "
-                f"V = {vocab:,}, forward + backward",
-                "compile_s": timing.compile_s,
-                "wall": format_seconds(timing.run_s),
-                "result": "—" if temp is None else f"{temp / 2**20:,.0f} MiB XLA working memory",
-                "reference": "",
-                "data": {"tokens": tokens, "temp_bytes": temp, **timing.as_dict()},
-            }
-        )
-    return rows
 
 
 def sac_pieces(quick: bool) -> list[Piece]:
@@ -710,8 +686,9 @@ def report(data: dict, info: dict, quick: bool) -> dict:
         "(2048 agents × 5e5 steps, A100, compile included). SAC: wall time to the first "
         "evaluation (10 episodes, deterministic policy) at -200, compile included, all seeds in "
         "one program. "
-        "Token log-probs: XLA's temporary buffers of the compiled forward-and-backward "
-        "program (what the logits occupy), median of 3 calls."
+        "Token log-probs: peak = temp + output bytes of the compiled value-and-gradient "
+        "program (XLA's memory analysis; the outputs include the [D, V] gradient), time the "
+        "median of 3 calls."
     )
     if unmeasured:
         notes += "\n\nNot (fully) measured: " + "; ".join(unmeasured) + "."

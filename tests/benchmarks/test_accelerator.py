@@ -119,30 +119,6 @@ def test_measure_all_reports_skipped_failed_and_unmeasured_pieces(monkeypatch):
     assert len(saved) == 1  # after the one piece that was measured
 
 
-def test_log_prob_rows_report_memory_and_time_of_both_variants():
-    import jax
-    import jax.numpy as jnp
-
-    def two_halves(hidden, unembedding, tokens):
-        """A stand-in for pgjax.chunked_log_probs: the vocabulary in two chunks."""
-        logits = [hidden @ part for part in jnp.split(unembedding, 2, axis=1)]
-        normaliser = jax.nn.logsumexp(jnp.stack([jax.nn.logsumexp(x, -1) for x in logits]), 0)
-        log_softmax = jnp.concatenate(logits, -1) - normaliser[..., None]
-        picked = jnp.take_along_axis(log_softmax, tokens[..., None], -1)[..., 0]
-        return picked, -(jnp.exp(log_softmax) * log_softmax).sum(-1)
-
-    rows = accelerator.log_prob_rows(two_halves, tokens=16, width=8, vocab=256)
-    assert [r["measurement"].split(":")[0] for r in rows] == [
-        "token log-probs, naive",
-        "token log-probs, chunked",
-    ]
-    for row in rows:
-        assert row["data"]["tokens"] == 16
-        assert row["data"]["run_s"] > 0
-    # The naive program holds the whole [tokens, vocab] float32 logits (and their gradient).
-    assert rows[0]["data"]["temp_bytes"] >= 16 * 256 * 4
-
-
 def test_training_in_chunks_runs_all_chunks_when_they_fit_and_projects_otherwise():
     from pgjax.algorithms.ppo import PPOConfig
 
