@@ -565,7 +565,7 @@ def sac_pieces(quick: bool) -> list[Piece]:
     return [
         Piece(
             "sac_pendulum",
-            f"SAC Pendulum-v1, {seeds} seeds",
+            f"SAC Pendulum-v1, {seeds} seed{'s' * (seeds > 1)}",
             30.0,
             (seeds / 16) * (steps / 1e4) * 80.0,
             measure,
@@ -624,7 +624,7 @@ def measure_all(quick: bool, budget: Budget, save: Callable[[dict], None]) -> di
             traceback.print_exc()
             reason = f"failed: {type(error).__name__}: {str(error).splitlines()[0][:200]}"
             rows.append({"item": piece.item, "measurement": piece.label, "note": reason})
-            status["failed"] = [*status.get("failed", []), piece.label]
+            status["failed"] = [*status.get("failed", []), f"{piece.label} ({reason})"]
             continue
         seconds = time.perf_counter() - start
         ran = made[0].get("data", {}).get("fraction", fraction) if made else fraction
@@ -638,9 +638,12 @@ def measure_all(quick: bool, budget: Budget, save: Callable[[dict], None]) -> di
     for status in items.values():
         if status["status"] == "pending":
             status["status"] = "measured" if status.get("measured") else "not measured"
-            missing = status.get("not_measured", []) + status.get("failed", [])
-            if missing:
-                status["reason"] = f"not measured: {', '.join(missing)}"
+            reasons = []
+            if status.get("not_measured"):
+                reasons.append(f"not measured: {', '.join(status['not_measured'])}")
+            if status.get("failed"):
+                reasons.append(", ".join(status["failed"]))
+            status["reason"] = "; ".join(reasons)
             if status.get("failed") and not status.get("measured"):
                 status["status"] = "failed"
     return data

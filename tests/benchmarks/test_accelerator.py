@@ -109,7 +109,7 @@ def test_measure_all_reports_skipped_failed_and_unmeasured_pieces(monkeypatch):
     data = accelerator.measure_all(True, Budget(60.0), saved.append)
     items = data["items"]
     assert items["ppo_cartpole"]["status"] == "measured"
-    assert "fails" in items["ppo_cartpole"]["reason"]
+    assert "fails (failed: RuntimeError: boom)" in items["ppo_cartpole"]["reason"]
     assert items["ppo_minatar"]["status"] == "not measured"
     assert "too big" in items["ppo_minatar"]["reason"]
     assert items["brax_ant"] == {"status": "skipped", "reason": "an extra is missing"}
