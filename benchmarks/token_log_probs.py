@@ -103,7 +103,12 @@ def _measure(program, args, repeats: int | None) -> dict:
     return out
 
 
-def _point(length: int, batch: int, dim: int, vocabulary: int, repeats: int | None) -> dict:
+def measure_point(length: int, batch: int, dim: int, vocabulary: int, repeats: int | None) -> dict:
+    """Naive against chunked (chunk = `CHUNK`) log-probs and entropy of N = `length` × `batch`
+    positions, width `dim`, `vocabulary` V, value and gradient: each program's compile time,
+    temp, output and peak bytes, and (with `repeats`) its median run time; how the temp bytes
+    compare with one chunk's and with all N·V logits, whether the memory target is met, and
+    chunked / naive time."""
     num = length * batch
     programs, args = _programs(num, dim, vocabulary)
     point = {"T": length, "B": batch, "N": num, "D": dim, "V": vocabulary, "chunk": CHUNK}
@@ -132,7 +137,7 @@ def run(quick: bool = False, out_dir: Path | None = None) -> dict:
             for length, batch in sizes["timed" if timed else "memory_only"][vocabulary]:
                 print(f"V = {vocabulary}, T × B = {length} × {batch}", flush=True)
                 repeats = sizes["repeats"] if timed else None
-                data.append(_point(length, batch, sizes["dim"], vocabulary, repeats))
+                data.append(measure_point(length, batch, sizes["dim"], vocabulary, repeats))
     rows = []
     for d in data:
         timed = "time_ratio" in d
