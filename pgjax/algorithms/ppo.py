@@ -67,6 +67,7 @@ def loss(config: PPOConfig, network, hp, params, batch: Batch):
 
 
 def update(config: PPOConfig, state: OnPolicyState) -> tuple[OnPolicyState, dict]:
+    """One PPO update: a rollout, GAE, then the clipped-surrogate epochs over minibatches."""
     hp = state.hyperparams
     run = on_policy.setup(config, hp)
     rollout_key, epoch_key, key = jax.random.split(state.key, 3)
