@@ -21,7 +21,7 @@ import pgjax  # noqa: E402
 
 project = "pgjax"
 author = "the pgjax authors"
-copyright = "the pgjax authors"  # noqa: A001
+copyright = "the pgjax authors"
 release = version = pgjax.__version__
 
 extensions = [

@@ -4,12 +4,14 @@
 `PGJAX_EXECUTED_NOTEBOOKS` names a directory, writes the executed copy there. At
 `builder-inited` this copies into `docs/notebooks/` (not committed) each notebook's executed
 copy when that directory holds one, else the committed notebook with a note at its top that it
-is shown without outputs; and writes the index page listing them all.
+is shown without outputs; and writes the index page listing them all. Links from the guides
+to `notebooks/X.ipynb` are pointed at the rendered copies.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -89,6 +91,26 @@ def copy_notebooks(app) -> None:
         index_path.write_text(index)
 
 
+_NOTEBOOK_LINK = re.compile(r"\]\(([^)\s]+\.ipynb)\)")
+
+
+def link_rendered_notebooks(app, docname, source) -> None:
+    """A guide links `../../notebooks/X.ipynb`, which GitHub resolves; in the site the same
+    link goes to the rendered copy, `docs/notebooks/X.ipynb`."""
+    srcdir = Path(app.srcdir)
+    here = (srcdir / docname).parent
+    notebooks = srcdir.parent / "notebooks"
+
+    def rewrite(match):
+        target = (here / match[1]).resolve()
+        if target.parent != notebooks.resolve():
+            return match[0]
+        return "](" + os.path.relpath(srcdir / "notebooks" / target.name, here) + ")"
+
+    source[0] = _NOTEBOOK_LINK.sub(rewrite, source[0])
+
+
 def setup(app):
     app.connect("builder-inited", copy_notebooks, priority=400)
+    app.connect("source-read", link_rendered_notebooks)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
