@@ -226,6 +226,7 @@ _SECTION_HEADER = re.compile(
     r"Yields?):\s*$"
 )
 # A paragraph whose indented continuation is RST structure: directive, list item, field.
+_LIST_ITEM = re.compile(r"^(?:[*+-]|\d+\.)\s+")
 _STRUCTURE = re.compile(r"^(\.\. |[*+-] |\d+\. |#\. |:\w)")
 
 
@@ -233,7 +234,8 @@ def literal_indented_blocks(app, what, name, obj, options, lines) -> None:
     """pgjax's docstrings indent code and pseudo-code as Markdown does (and as `help()` shows
     well); reStructuredText would read them as block quotes and definition lists. An indented
     block after a blank line, under a paragraph that is neither a directive nor a Google-style
-    section header, becomes a literal block. Runs before Napoleon."""
+    section header, becomes a literal block, and so does a block indented further than the
+    text of the list item above it. Runs before Napoleon."""
     result = []
     i = 0
     while i < len(lines):
@@ -251,7 +253,12 @@ def literal_indented_blocks(app, what, name, obj, options, lines) -> None:
                 paragraph_start -= 1
             above = lines[i - 2] if i >= 2 else ""
             first = lines[paragraph_start]
-            if not (
+            indent = len(line) - len(line.lstrip())
+            item = _LIST_ITEM.match(first)
+            if item and indent > len(item[0]) and not above.rstrip().endswith("::"):
+                # code indented further than the text of the list item it belongs to
+                result.extend([" " * len(item[0]) + "::", ""])
+            elif not (
                 above.startswith((" ", "\t"))
                 or above.rstrip().endswith("::")
                 or _SECTION_HEADER.match(above)
@@ -282,6 +289,43 @@ def escape_bars(app, what, name, obj, options, lines) -> None:
             in_block = True
 
 
+def _range(meta: dict) -> str:
+    bounds = [
+        f"{symbol} {meta[key]}"
+        for key, symbol in (("at_least", "≥"), ("above", ">"), ("at_most", "≤"), ("below", "<"))
+        if meta.get(key) is not None
+    ]
+    if meta.get("choices"):
+        bounds.append("one of " + ", ".join(f"``{c!r}``" for c in meta["choices"]))
+    return ", ".join(bounds)
+
+
+def config_fields(app, what, name, obj, options, lines) -> None:
+    """A configuration's fields (`pgjax.training.config.static` / `hyperparameter`, each with
+    its documentation and range in the field's metadata) as a table under its docstring."""
+    if what != "class" or not dataclasses.is_dataclass(obj):
+        return
+    rows = [f for f in dataclasses.fields(obj) if "doc" in f.metadata]
+    if not rows:
+        return
+    lines.extend(["", ".. list-table:: Fields", "   :header-rows: 1", ""])
+    lines.extend(
+        ["   * - field", "     - default", "     - kind", "     - range", "     - meaning"]
+    )
+    for field in rows:
+        kind = "hyperparameter (traced)" if field.metadata.get("traced") else "static"
+        doc = field.metadata["doc"].replace("|", "\\|").replace("*", "\\*")
+        lines.extend(
+            [
+                f"   * - ``{field.name}``",
+                f"     - ``{field.default!r}``",
+                f"     - {kind}",
+                f"     - {_range(field.metadata)}",
+                f"     - {doc}",
+            ]
+        )
+
+
 def skip_namedtuple_fields(app, what, name, obj, skip, options):
     doc = getattr(obj, "__doc__", None) or ""
     if doc.startswith("Alias for field number"):
@@ -295,5 +339,6 @@ def setup(app):
     app.connect("builder-inited", generate, priority=400)
     app.connect("autodoc-process-docstring", literal_indented_blocks, priority=400)
     app.connect("autodoc-process-docstring", escape_bars, priority=401)
+    app.connect("autodoc-process-docstring", config_fields, priority=600)  # after Napoleon
     app.connect("autodoc-skip-member", skip_namedtuple_fields)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
