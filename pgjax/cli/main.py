@@ -12,6 +12,7 @@ answers without importing JAX.
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 from pathlib import Path
@@ -160,6 +161,9 @@ def _interrupt(number, frame):
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    # orbax logs the failures of its background threads (a full disk: dozens of tracebacks)
+    # before they reach pgjax as exceptions, which the command reports in one line.
+    logging.getLogger("absl").setLevel(logging.CRITICAL)
     from pgjax.runs.errors import RunDirectoryError
     from pgjax.training.config import ConfigError
 
