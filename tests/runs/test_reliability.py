@@ -24,6 +24,12 @@ PHASES = Path(__file__).resolve().parent / "phases"  # the sitecustomize that ho
 SMALL = ["--total-steps", "4096", "--no-progress", "--no-tensorboard", "--eval-episodes", "2"]
 
 
+def _default_sigint():
+    # A shell without job control starts background jobs with SIGINT ignored, and children
+    # inherit that: give the command the SIGINT a terminal's Ctrl-C would.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _pgjax(args, **environment):
     env = {**os.environ, **environment}
     return subprocess.Popen(
@@ -32,6 +38,7 @@ def _pgjax(args, **environment):
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        preexec_fn=_default_sigint,
     )
 
 
