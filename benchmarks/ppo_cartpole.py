@@ -57,8 +57,8 @@ def run(quick: bool = False, out_dir: Path | None = None, smoke: bool = False) -
     from pgjax.algorithms.ppo import PPO, PPOConfig
 
     config = PPOConfig.for_env("CartPole-v1")
-    if quick or smoke:
-        steps = 2 * config.steps_per_update if smoke else 65_536
+    if quick or smoke:  # smoke: one update, the program scaling and purejaxrl_ppo compile too
+        steps = config.steps_per_update if smoke else 65_536
         config = dataclasses.replace(config, total_steps=steps)
     steps = config.num_updates * config.steps_per_update
     repeats = 1 if quick or smoke else 3

@@ -184,10 +184,11 @@ def run(quick: bool = False, out_dir: Path | None = None, smoke: bool = False) -
 
     checkout = os.environ.get("PGJAX_PUREJAXRL")
     rounds, repeats = (1, 1) if quick or smoke else (2, 3)
-    one_steps = 1_024 if smoke else 65_536 if quick else ONE_SEED_STEPS
+    # Smoke: one update everywhere (programs ppo_cartpole's smoke run compiles too).
+    one_steps = 512 if smoke else 65_536 if quick else ONE_SEED_STEPS
     seed_steps = 512 if smoke else 16_384 if quick else SEED_STEPS
     num_seeds = 2 if smoke else SEEDS
-    breakdown_updates = 2 if smoke else 100
+    breakdown_updates = 1 if smoke else 100
     purejaxrl = load_purejaxrl(checkout) if checkout else None
     config = PPOConfig.for_env("CartPole-v1", total_steps=one_steps)
     seed_config = PPOConfig.for_env("CartPole-v1", total_steps=seed_steps)

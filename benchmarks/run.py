@@ -19,14 +19,15 @@ For each result this writes `OUT/NAME-BACKEND.json` (the result, the machine, th
 the time taken), prints the table, and rewrites its section of `benchmarks/RESULTS.md`.
 Sections of benchmarks that did not run this time keep their previous content, or say "not
 run". A quick result never replaces a full one (use `--no-results` to leave RESULTS.md alone).
+Results from different JAX backends (cpu, gpu, …) get separate sections, each naming its device.
+The headline sentences go into a block of README.md between the two
+`<!-- benchmarks:headlines -->` markers, when README.md has them.
+
 A smoke run writes neither JSON nor RESULTS.md nor README.md, and its files go to a temporary
 folder unless `--out` is given. It checks that the code runs, not how fast, so it compiles with
 XLA's backend optimisations off (≈40% less compile time on a CPU) and caches the programs it
 compiles in that folder (benchmarks compiling the same program compile it once). `--summary
 PATH` writes each benchmark's outcome as JSON (what `tests/benchmarks` reads).
-Results from different JAX backends (cpu, gpu, …) get separate sections, each naming its device.
-The headline sentences go into a block of README.md between the two
-`<!-- benchmarks:headlines -->` markers, when README.md has them.
 """
 
 from __future__ import annotations
