@@ -88,7 +88,9 @@ class Config:
     (`for_env`). `check()` holds the conditions that involve several fields.
     """
 
-    env_id: str = static("CartPole-v1", "gymnax environment id")
+    env_id: str = static(
+        "CartPole-v1", "environment id: a gymnax name or SUITE/NAME (`pgjax envs` lists them)"
+    )
     total_steps: int = static(500_000, "environment steps per seed", at_least=1)
     num_envs: int = static(4, "environments stepped in parallel per seed", at_least=1)
     hidden_sizes: tuple[int, ...] = static((64, 64), "hidden layer widths of the MLPs")
@@ -135,8 +137,9 @@ class Config:
         self.check()
 
     def check_env(self) -> None:
-        """Raises `ConfigError` for an `env_id` the algorithm cannot use: by default, one gymnax
-        cannot build (an algorithm with its own environments overrides this)."""
+        """Raises `ConfigError` for an `env_id` the algorithm cannot use: by default, an unknown
+        suite or environment, a suite that is not installed, or one its suite cannot build (an
+        algorithm with its own environments overrides this)."""
         try:
             env_spec(self.env_id)
         except ValueError as error:  # an unknown or unbuildable environment
