@@ -3,7 +3,7 @@
 The package's folders are its layers, each importing only those above it in this list:
 
     pgjax.kernels     pure math on arrays (jax, numpy); re-exported here: pgjax.gae, ...
-    pgjax.envs        vectorised gymnax environments and their wrappers
+    pgjax.envs        vectorised environments (gymnax, Brax, XLand-MiniGrid, Jumanji), wrappers
     pgjax.training    networks, rollouts, optimisers, the algorithm interface, the driver
     pgjax.algorithms  one file per algorithm, each on the interface
     pgjax.cli         the command line: train, resume, evaluate
