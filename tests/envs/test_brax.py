@@ -99,8 +99,10 @@ def test_pipeline_is_chosen_by_the_id_and_an_unknown_one_is_refused():
         env_spec("brax/antt")
 
 
-# Measured (4 seeds, 32 envs × 64 steps, 50k steps, the last 10 updates' mean training
-# return): see the numbers in the test. A random policy keeps the pole up ≈ 5-10 steps.
+# Measured (4 vmapped seeds, 2-core AMD EPYC, jax 0.10.2, brax 0.14.2): the mean training
+# return of the last 10 updates per seed was 441, 514, 474, 382 (median 457); the first update
+# of the preset run (an untrained policy) returned ≈ 5: the pole falls within a few steps. The median must clear
+# 100: 20× the untrained return, under a quarter of the worst seed.
 @pytest.mark.learning
 def test_ppo_learns_inverted_pendulum_on_the_cpu():
     config = PPOConfig.for_env(
@@ -114,7 +116,4 @@ def test_ppo_learns_inverted_pendulum_on_the_cpu():
     keys = jax.random.split(jax.random.key(0), 4)
     _, metrics = jax.jit(jax.vmap(make_train(config)))(keys)
     returns = np.nanmean(np.asarray(metrics["episode_return"])[:, -10:], axis=1)
-    assert np.median(returns) > THRESHOLD, returns
-
-
-THRESHOLD = 0.0  # set from the measured distribution below
+    assert np.median(returns) > 100.0, returns

@@ -92,8 +92,10 @@ def test_only_tasks_with_one_discrete_action_a_mask_and_a_time_limit_are_offered
         env_spec("jumanji/Game2048-v1")
 
 
-# Measured (4 seeds, 64 envs × 16 steps, 100k steps; the last 10 updates' mean training
-# episode length: a uniformly random snake dies after ≈ 20 steps).
+# Measured (4 vmapped seeds, 2-core AMD EPYC, jax 0.10.2, jumanji 1.1.2): the mean training
+# episode length of the last 10 updates was 54, 277, 208, 167 (median 188); in the first tenth
+# of the updates, near a uniformly random policy, 13-22 (the snake turns into itself). The
+# median must clear 50.
 @pytest.mark.learning
 def test_ppo_learns_to_keep_the_snake_alive_on_the_cpu():
     config = PPOConfig.for_env(
@@ -107,7 +109,4 @@ def test_ppo_learns_to_keep_the_snake_alive_on_the_cpu():
     keys = jax.random.split(jax.random.key(0), 4)
     _, metrics = jax.jit(jax.vmap(make_train(config)))(keys)
     lengths = np.nanmean(np.asarray(metrics["episode_length"])[:, -10:], axis=1)
-    assert np.median(lengths) > THRESHOLD, lengths
-
-
-THRESHOLD = 0.0
+    assert np.median(lengths) > 50.0, lengths

@@ -95,8 +95,10 @@ def test_spec_is_the_symbolic_view_and_the_discrete_actions():
     assert spec.discrete and spec.action_dim == 6 and not spec.action_mask
 
 
-# Measured (4 seeds, 32 envs × 32 steps, 40k steps, the last 10 updates' mean training
-# return; 0.955 is optimal in Empty-5x5, a uniformly random policy gets ≈ 0.6).
+# Measured (4 vmapped seeds, 2-core AMD EPYC, jax 0.10.2, xminigrid 0.9.3): the mean training
+# return of the last 10 updates was 0.955 for every seed, the optimum of Empty-5x5 (the goal in
+# 5 steps: 1 − 0.9 · 5/100); in the first tenth of the updates, near a uniformly random policy,
+# 0.56-0.67. The median must clear 0.85.
 @pytest.mark.learning
 def test_ppo_learns_the_empty_grid_on_the_cpu():
     config = PPOConfig.for_env(
@@ -110,7 +112,4 @@ def test_ppo_learns_the_empty_grid_on_the_cpu():
     keys = jax.random.split(jax.random.key(0), 4)
     _, metrics = jax.jit(jax.vmap(make_train(config)))(keys)
     returns = np.nanmean(np.asarray(metrics["episode_return"])[:, -10:], axis=1)
-    assert np.median(returns) > THRESHOLD, returns
-
-
-THRESHOLD = 0.0
+    assert np.median(returns) > 0.85, returns
