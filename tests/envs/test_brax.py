@@ -100,9 +100,9 @@ def test_pipeline_is_chosen_by_the_id_and_an_unknown_one_is_refused():
 
 
 # Measured (4 vmapped seeds, 2-core AMD EPYC, jax 0.10.2, brax 0.14.2): the mean training
-# return of the last 10 updates per seed was 441, 514, 474, 382 (median 457); the first update
-# of the preset run (an untrained policy) returned ≈ 5: the pole falls within a few steps. The median must clear
-# 100: 20× the untrained return, under a quarter of the worst seed.
+# return of the last 10 updates per seed was 441, 514, 474, 382 (median 457); an untrained
+# policy (the preset run's first update) returned ≈ 5, the pole falling within a few steps.
+# The median must clear 100: 20× the untrained return, under a quarter of the worst seed.
 @pytest.mark.learning
 def test_ppo_learns_inverted_pendulum_on_the_cpu():
     config = PPOConfig.for_env(
