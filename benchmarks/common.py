@@ -43,6 +43,7 @@ VERSIONED_PACKAGES = (
     "optax",
     "chex",
     "gymnax",
+    "brax",
     "rlax",
     "numpy",
     "torch",
