@@ -35,6 +35,65 @@ _MINATAR = {
 }
 
 
+def _brax(
+    num_timesteps, num_envs, batch_size, num_minibatches, unroll_length, epochs, gamma, lr, entropy
+):
+    """A PPO preset from Brax's published settings: the `train_fn` table of
+    `notebooks/training.ipynb` in google/brax ("We determined some reasonable hyperparameters
+    offline and share them here"), argument for argument:
+
+    num_timesteps → total_steps, num_envs → num_envs, num_minibatches → num_minibatches,
+    num_updates_per_batch → num_epochs, discounting → gamma, learning_rate → learning_rate,
+    entropy_cost → entropy_coef; Brax collects batch_size · num_minibatches sequences of
+    unroll_length steps per update, so num_steps = batch_size · num_minibatches ·
+    unroll_length / num_envs steps per environment (the same transitions per update and per
+    minibatch). From `brax.training.agents.ppo.train`'s defaults (0.14): clip ε 0.3, GAE λ 0.95,
+    value coefficient 0.5 (Brax's value loss is ½ · mean squared error · coefficient, as
+    pgjax's), a constant learning rate, no value clipping, advantages normalised; the table's
+    normalize_observations=True.
+
+    Not the same as Brax: its constant `reward_scaling` is replaced by pgjax's running-return
+    scaling (`scale_rewards`), its tanh-squashed Gaussian with a state-dependent σ by pgjax's
+    Gaussian with a state-independent σ and clipped actions, its 4×32 policy and 5×256 value
+    swish MLPs by one 64×64 tanh MLP each, and gradients are clipped at a norm of 0.5 (Brax:
+    not clipped). Its GAE runs over each `unroll_length` segment, pgjax's over `num_steps`.
+    """
+    return {
+        "total_steps": num_timesteps,
+        "num_envs": num_envs,
+        "num_steps": batch_size * num_minibatches * unroll_length // num_envs,
+        "num_minibatches": num_minibatches,
+        "num_epochs": epochs,
+        "gamma": gamma,
+        "learning_rate": lr,
+        "entropy_coef": entropy,
+        "clip_eps": 0.3,
+        "gae_lambda": 0.95,
+        "clip_value": False,
+        "anneal_learning_rate": False,
+        "normalize_observations": True,
+        "scale_rewards": True,
+    }
+
+
+# XLand-MiniGrid's single-task PPO (`training/train_single_task.py` in corl-team/xland-minigrid,
+# `TrainConfig`: MiniGrid-Empty-6x6, 1M steps, 16 steps, 1 epoch of 16 minibatches, lr 1e-3
+# annealed, clip 0.2, γ 0.99, λ 0.95, entropy 0.01, value 0.5, gradient norm 0.5) with 256
+# environments instead of its 8192 (a CPU-sized batch; more updates for the same steps) and
+# pgjax's MLP on the flattened symbolic view instead of its embedding + GRU.
+_XMINIGRID = {
+    "total_steps": 1_000_000,
+    "num_envs": 256,
+    "num_steps": 16,
+    "num_epochs": 1,
+    "num_minibatches": 16,
+    "learning_rate": 1e-3,
+    "gamma": 0.99,
+    "gae_lambda": 0.95,
+    "entropy_coef": 0.01,
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class PPOConfig(on_policy.OnPolicyConfig):
     """PPO settings; the defaults are the classic CartPole configuration."""
@@ -84,6 +143,32 @@ class PPOConfig(on_policy.OnPolicyConfig):
         # at a return of ≈6.5), 256×256 ReLU MLP on the flattened 10×10×c grid.
         "Breakout-MinAtar": _MINATAR,
         "SpaceInvaders-MinAtar": _MINATAR,
+        # Brax locomotion: see `_brax` for where every number comes from. Brax's reacher
+        # (action_repeat 4) is left out: pgjax does not repeat actions. Its hopper and walker2d
+        # settings are SAC's (`pgjax.algorithms.sac`).
+        "brax/inverted_pendulum": _brax(2_000_000, 2048, 1024, 32, 5, 4, 0.97, 3e-4, 1e-2),
+        "brax/inverted_double_pendulum": _brax(20_000_000, 2048, 1024, 32, 5, 4, 0.97, 3e-4, 1e-2),
+        "brax/ant": _brax(50_000_000, 4096, 2048, 32, 5, 4, 0.97, 3e-4, 1e-2),
+        "brax/humanoid": _brax(50_000_000, 2048, 1024, 32, 10, 8, 0.97, 3e-4, 1e-3),
+        "brax/humanoidstandup": _brax(100_000_000, 2048, 1024, 32, 15, 8, 0.97, 6e-4, 1e-2),
+        "brax/halfcheetah": _brax(50_000_000, 2048, 512, 32, 20, 8, 0.95, 3e-4, 1e-3),
+        "brax/pusher": _brax(50_000_000, 2048, 512, 16, 30, 8, 0.95, 3e-4, 1e-2),
+        "xminigrid/MiniGrid-Empty-5x5": _XMINIGRID,
+        "xminigrid/MiniGrid-Empty-6x6": _XMINIGRID,
+        # Jumanji's own Snake training config (`jumanji/training/configs/env/snake.yaml`: A2C
+        # with 128 environments, 20-step rollouts, γ 0.997, λ 0.95, entropy 0.01, lr 3e-4)
+        # as PPO's rollout, with PPO's epochs and minibatches; 10M of its 128M steps.
+        "jumanji/Snake-v1": {
+            "total_steps": 10_000_000,
+            "num_envs": 128,
+            "num_steps": 20,
+            "num_minibatches": 4,
+            "gamma": 0.997,
+            "gae_lambda": 0.95,
+            "entropy_coef": 0.01,
+            "learning_rate": 3e-4,
+            "anneal_learning_rate": False,
+        },
     }
 
     @property

@@ -44,13 +44,36 @@ from pgjax.training.types import OffPolicyState
 NUM_CRITICS = 2
 
 
+def _brax(num_timesteps, num_envs, batch_size, grad_updates_per_step, lr):
+    """A SAC preset from Brax's published settings (the `train_fn` table of
+    `notebooks/training.ipynb` in google/brax): num_timesteps → total_steps, num_envs,
+    batch_size, grad_updates_per_step → gradient_steps (after each step of all environments),
+    learning_rate, discounting 0.997 → gamma, max_replay_size 1048576 → buffer_size,
+    min_replay_size 8192 → learning_starts; τ 0.005 and 256×256 networks are
+    `brax.training.agents.sac.train`'s defaults. Not carried over: its `reward_scaling` and
+    `normalize_observations` (pgjax's off-policy runs store raw transitions)."""
+    return {
+        "total_steps": num_timesteps,
+        "num_envs": num_envs,
+        "num_steps": 1,
+        "batch_size": batch_size,
+        "gradient_steps": grad_updates_per_step,
+        "learning_rate": lr,
+        "gamma": 0.997,
+        "buffer_size": 1_048_576,
+        "learning_starts": 8192,
+        "tau": 0.005,
+        "hidden_sizes": (256, 256),
+    }
+
+
 @dataclasses.dataclass(frozen=True)
 class SACConfig(off_policy.OffPolicyConfig):
     """SAC settings; the defaults are Stable-Baselines3's (one environment, one gradient step
     per environment step, 256×256 MLPs, batch 256, τ = 0.005, lr 3e-4, 100 random steps) but
     for a 1e5-transition buffer and gradient clipping at a global norm of 1000."""
 
-    env_id: str = static("Pendulum-v1", "gymnax environment id (continuous actions)")
+    env_id: str = static("Pendulum-v1", "environment id, continuous actions (`pgjax envs`)")
     total_steps: int = static(100_000, "environment steps per seed", at_least=1)
     hidden_sizes: tuple[int, ...] = static((256, 256), "hidden layer widths of the MLPs")
     learning_starts: int = static(
@@ -73,6 +96,8 @@ class SACConfig(off_policy.OffPolicyConfig):
             "hidden_sizes": (64, 64),
             "learning_rate": 1e-3,
         },
+        "brax/hopper": _brax(6_553_600, 128, 512, 64, 6e-4),
+        "brax/walker2d": _brax(7_864_320, 128, 128, 32, 6e-4),
     }
 
     def check(self) -> None:
