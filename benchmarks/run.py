@@ -50,6 +50,7 @@ BENCHMARKS = (
     "kernels",
     "ppo_cartpole",
     "purejaxrl_ppo",
+    "brax_ppo",
     "time_to_result",
     "driver_overhead",
     "data_parallel",

@@ -1,0 +1,79 @@
+"""gymnax (classic control, MinAtar, bsuite, ...): ids are gymnax's own names, without a prefix.
+
+gymnax 1.x already has the interface's semantics (`step` returns `terminated` and `truncated`
+apart, auto-resets, and reports `info["final_observation"]`); the adapter vectorises it.
+"""
+
+from __future__ import annotations
+
+import gymnax
+import jax
+import jax.numpy as jnp
+import numpy as np
+from gymnax.environments import spaces
+
+from pgjax.envs.base import EnvSpec, unknown_environment
+
+
+def _make(env_id: str):
+    if env_id not in gymnax.registered_envs:
+        raise unknown_environment(env_id, gymnax.registered_envs)
+    try:
+        return gymnax.make(env_id)
+    except Exception as error:  # e.g. an environment that downloads a data set, offline
+        raise ValueError(
+            f"gymnax could not build {env_id!r} ({type(error).__name__}: {error})."
+        ) from error
+
+
+def spec(env_id: str, name: str) -> EnvSpec:
+    """The spec of a gymnax environment (Discrete and Box action spaces)."""
+    env, params = _make(name)
+    action_space = env.action_space(params)
+    observation_space = env.observation_space(params)
+    observation_shape = tuple(observation_space.shape)
+    dtype = np.dtype(getattr(observation_space, "dtype", np.float32)).name
+    steps = int(params.max_steps_in_episode)
+    if isinstance(action_space, spaces.Discrete):
+        return EnvSpec(
+            env_id, observation_shape, True, int(action_space.n), None, None, steps, dtype
+        )
+    if not isinstance(action_space, spaces.Box):
+        raise ValueError(
+            f"{env_id} has a {type(action_space).__name__} action space; pgjax supports "
+            "Discrete and Box action spaces."
+        )
+    action_dim = int(action_space.shape[0]) if action_space.shape else 1
+    bounds = [
+        np.broadcast_to(np.asarray(b, np.float32), (action_dim,)).copy()
+        for b in (action_space.low, action_space.high)
+    ]
+    return EnvSpec(env_id, observation_shape, False, action_dim, *bounds, steps, dtype)
+
+
+class GymnaxEnv:
+    """`num_envs` copies of a gymnax environment stepped together with `vmap`."""
+
+    def __init__(self, spec: EnvSpec, name: str, num_envs: int):
+        self.spec = spec
+        self.num_envs = num_envs
+        self._env, self._params = _make(name)
+
+    def reset(self, key: jax.Array):
+        keys = jax.random.split(key, self.num_envs)
+        return jax.vmap(self._env.reset, in_axes=(0, None))(keys, self._params)
+
+    def step(self, key: jax.Array, state, action: jax.Array):
+        keys = jax.random.split(key, self.num_envs)
+        if not self.spec.discrete and self.spec.action_dim == 1 and action.ndim == 2:
+            # gymnax's one-dimensional control tasks take a scalar action per environment.
+            action = action[:, 0]
+        obs, state, reward, terminated, truncated, info = jax.vmap(
+            self._env.step, in_axes=(0, 0, 0, None)
+        )(keys, state, action, self._params)
+        info = {"final_observation": info["final_observation"]}
+        return obs, state, reward.astype(jnp.float32), terminated, truncated, info
+
+
+def make(spec: EnvSpec, name: str, num_envs: int) -> GymnaxEnv:
+    return GymnaxEnv(spec, name, num_envs)
