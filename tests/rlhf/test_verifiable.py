@@ -103,8 +103,9 @@ TINY = {
 
 @pytest.mark.learning
 def test_a_short_dapo_run_raises_the_accuracy_on_the_sort_task():
-    # Accuracy gain over 40 updates measured over seeds 0-7 (2-core AMD EPYC, jax 0.10.2): see
-    # the assertion's margin. Learning rate 1e-9 gives a gain of exactly 0.
+    # Accuracy gain over 40 updates on 256 fresh prompts, measured over seeds 0-7 (2-core AMD
+    # EPYC, jax 0.10.2): 0.26-0.41, median 0.32, from references right on 0.45-0.55. Learning
+    # rate 1e-9 (seeds 0-3): a gain of exactly 0.
     config = DAPOConfig(**TINY, num_updates=40)
     config.validate()
 
