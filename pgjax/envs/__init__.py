@@ -7,8 +7,12 @@
 `info["final_observation"]` is the true last observation of an episode that ended at the step
 (what a time limit is bootstrapped from); `info["episode_return"]`, `info["episode_length"]`
 and `info["episode_done"]` report finished episodes in raw, unscaled rewards.
+
+Besides gymnax's ids, the partially observable tasks of `partial` (velocity-masked CartPole and
+Pendulum, a longer memory chain) are built by id: `make_env("CartPole-v1-masked", 8)`.
 """
 
+from pgjax.envs.partial import PARTIALLY_OBSERVABLE, MaskObservation, register_masked
 from pgjax.envs.vector import EnvSpec, VecEnv, env_spec
 from pgjax.envs.wrappers import (
     ClipAction,
@@ -22,9 +26,11 @@ from pgjax.envs.wrappers import (
 )
 
 __all__ = [
+    "PARTIALLY_OBSERVABLE",
     "ClipAction",
     "EnvSpec",
     "EpisodeStatistics",
+    "MaskObservation",
     "NormalizeObservation",
     "RunningMoments",
     "ScaleReward",
@@ -33,4 +39,5 @@ __all__ = [
     "make_env",
     "normalize_observation",
     "observation_moments",
+    "register_masked",
 ]

@@ -18,6 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 from gymnax.environments import spaces
 
+from pgjax.envs.partial import PARTIALLY_OBSERVABLE
+
 
 class EnvSpec(NamedTuple):
     """Static facts about an environment that networks and configs need (no device arrays, so
@@ -33,12 +35,15 @@ class EnvSpec(NamedTuple):
 
 
 def _make(env_id: str):
-    if env_id not in gymnax.registered_envs:
+    if env_id not in gymnax.registered_envs and env_id not in PARTIALLY_OBSERVABLE:
         raise ValueError(
             f"Unknown environment id {env_id!r}. Registered gymnax environments: "
-            f"{', '.join(gymnax.registered_envs)}."
+            f"{', '.join(gymnax.registered_envs)}; partially observable ones (pgjax.envs."
+            f"partial): {', '.join(PARTIALLY_OBSERVABLE)}."
         )
     try:
+        if env_id in PARTIALLY_OBSERVABLE:
+            return PARTIALLY_OBSERVABLE[env_id]()
         return gymnax.make(env_id)
     except Exception as error:  # e.g. an environment that downloads a data set, offline
         raise ValueError(
