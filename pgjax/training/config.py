@@ -32,6 +32,7 @@ INT32_MAX = 2**31 - 1
 
 # The policy networks of the on-policy algorithms (`OnPolicyConfig.policy`).
 POLICIES = ("mlp", "gru", "lstm")
+RECURRENT_SIZE = 128  # the default hidden size of their recurrent cell
 
 
 class ConfigError(ValueError):
@@ -323,7 +324,9 @@ class OnPolicyConfig(ControlConfig):
         "state is carried through episodes",
         choices=POLICIES,
     )
-    recurrent_size: int = static(128, "hidden size of the recurrent cell (gru, lstm)", at_least=1)
+    recurrent_size: int = static(
+        RECURRENT_SIZE, "hidden size of the recurrent cell (gru, lstm)", at_least=1
+    )
     learning_rate: float = hyperparameter(2.5e-4, "learning rate", above=0)
     max_grad_norm: float = hyperparameter(0.5, "gradient clipping (global norm)", above=0)
     gamma: float = hyperparameter(0.99, "discount γ", at_least=0, at_most=1)
@@ -340,6 +343,14 @@ class OnPolicyConfig(ControlConfig):
     def gradient_steps_per_update(self) -> int:
         """Optimiser steps per update (what the learning-rate schedule counts)."""
         return 1
+
+    def to_dict(self) -> dict[str, Any]:
+        # A feed-forward run's record and fingerprint leave the recurrent settings out, so they
+        # stay those pgjax wrote before recurrent policies existed (and those runs resume).
+        fields = super().to_dict()
+        if not self.recurrent and self.recurrent_size == RECURRENT_SIZE:
+            del fields["policy"], fields["recurrent_size"]
+        return fields
 
     @property
     def recurrent(self) -> bool:
