@@ -43,6 +43,7 @@ BENCHMARKS = (
     "kernels",
     "ppo_cartpole",
     "purejaxrl_ppo",
+    "ppo_rnn",
     "time_to_result",
     "driver_overhead",
     "data_parallel",
@@ -243,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         "--purejaxrl",
         type=Path,
         default=None,
-        help="a PureJaxRL checkout, for purejaxrl_ppo (or set PGJAX_PUREJAXRL)",
+        help="a PureJaxRL checkout, for purejaxrl_ppo and ppo_rnn (or set PGJAX_PUREJAXRL)",
     )
     args = parser.parse_args(argv)
     if args.purejaxrl is not None:
