@@ -8,7 +8,8 @@
    actor and critic heads, lr 2.5e-4 annealed, γ 0.99, λ 0.95, clip 0.2, entropy 0.01). Their
    file runs unmodified from the checkout; only its environment is adapted at run time
    (`benchmarks.purejaxrl_ppo.load_purejaxrl`: gymnax 1.x's separate `terminated` and
-   `truncated` joined into their `done`, and the masked id built by `pgjax.envs.partial`). So
+   `truncated` joined into their `done`, and the masked id built by `pgjax.envs.partial`), and
+   flax 0.12's `GRUCell` given the older API it calls (`flax_linen_as_their_file_expects`). So
    theirs treats CartPole's 500-step time limit as termination and pgjax bootstraps it from the
    state before the reset. Compile (trace + lower + XLA) and run time of `jax.jit(train)` (one
    timed call after a warm-up call); final return: theirs the last update's logged episode
@@ -123,6 +124,29 @@ def task_config(env_id: str, policy: str, total_steps: int):
     )
 
 
+def flax_linen_as_their_file_expects():
+    """`flax.linen` with the GRUCell API of the flax `ppo_rnn.py` was written for (≤ 0.7):
+    `GRUCell()` with no size (theirs is 128 wide) and a static `initialize_carry(rng,
+    batch_dims, size)`; flax 0.12's takes `features` and is an instance method. Installed as
+    their module's `nn` after import, so their file runs unchanged on this flax."""
+    import types
+
+    import flax.linen
+    import jax.numpy as jnp
+
+    class GRUCell(flax.linen.GRUCell):
+        features: int = 128
+
+        @staticmethod
+        def initialize_carry(rng, batch_dims, size):
+            return jnp.zeros((*batch_dims, size))
+
+    linen = types.ModuleType("flax.linen")
+    linen.__dict__.update(vars(flax.linen))
+    linen.GRUCell = GRUCell
+    return linen
+
+
 def _time(fn, *args):
     """(compile s, run s, output) of jit(fn)(*args): one warm-up call, one timed call."""
     import jax
@@ -150,6 +174,7 @@ def against_purejaxrl(steps: int) -> tuple[list, dict]:
     measured = {}
     if checkout:
         ppo_rnn = load_purejaxrl(checkout, "ppo_rnn")
+        ppo_rnn.nn = flax_linen_as_their_file_expects()
         train = ppo_rnn.make_train({**PUREJAXRL_CONFIG, "TOTAL_TIMESTEPS": steps})
         c, r, out = _time(train, jax.random.PRNGKey(30))
         final = np.asarray(out["metric"]["returned_episode_returns"])[-1].mean()

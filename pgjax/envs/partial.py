@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import gymnax
+import jax.numpy as jnp
 import numpy as np
 from gymnax.environments import spaces
 
@@ -55,8 +56,9 @@ class MaskObservation:
 
     def observation_space(self, params):
         space = self._env.observation_space(params)
-        low = np.broadcast_to(np.asarray(space.low), space.shape)[self._keep]
-        high = np.broadcast_to(np.asarray(space.high), space.shape)[self._keep]
+        # gymnax computes the bounds with jnp (traced inside a jitted caller's function).
+        low = jnp.broadcast_to(space.low, space.shape)[self._keep]
+        high = jnp.broadcast_to(space.high, space.shape)[self._keep]
         return spaces.Box(low, high, (self._size,), space.dtype)
 
     def action_space(self, params=None):
