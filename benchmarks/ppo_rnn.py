@@ -18,18 +18,18 @@
    16 seeds vmapped, equal environment steps, the same settings but the policy (GRU with an
    MLP torso, or the MLP): the returns of training episodes over the last 10% of updates, per
    seed; "solved" counts the seeds at or above the task's bar (`TASKS`). Learning curves:
-   `benchmarks/figures/ppo_rnn.png`.
+   `benchmarks/figures/ppo_rnn.png` (`run.py` copies it there).
 """
 
 from __future__ import annotations
 
 import os
 import time
+import warnings
 from pathlib import Path
 
 NAME = "ppo_rnn"
 SEEDS = 16
-FIGURE = Path(__file__).resolve().parent / "figures" / "ppo_rnn.png"
 
 PUREJAXRL_CONFIG = {
     "LR": 2.5e-4,
@@ -200,7 +200,8 @@ def memory_study(quick: bool) -> dict:
             c, r, (_, metrics) = _time(jax.vmap(PPO.make_train(config)), keys)
             curve = np.asarray(metrics["episode_return"])
             tail = max(1, curve.shape[1] // 10)
-            with np.errstate(all="ignore"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
                 final = np.nanmean(curve[:, -tail:], axis=1)
             study[(env_id, policy)] = {
                 "final": final,
@@ -225,14 +226,19 @@ def plot(study: dict, path: Path) -> None:
             entry = study[(env_id, policy)]
             curve = entry["curve"]
             steps = (np.arange(curve.shape[1]) + 1) * entry["steps_per_update"]
-            with np.errstate(all="ignore"):
-                low, mid, high = np.nanpercentile(curve, [25, 50, 75], axis=0)
+            # Updates in which no episode ended (Pendulum's 200-step episodes outlast a
+            # rollout) have no return: the curve joins the updates that have one.
+            seen = np.isfinite(curve).any(axis=0)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                low, mid, high = np.nanpercentile(curve[:, seen], [25, 50, 75], axis=0)
             label = "GRU" if policy == "gru" else "MLP"
-            ax.plot(steps, mid, color=colour, label=label)
-            ax.fill_between(steps, low, high, color=colour, alpha=0.25)
+            ax.plot(steps[seen], mid, color=colour, label=label)
+            ax.fill_between(steps[seen], low, high, color=colour, alpha=0.25)
         ax.axhline(TASKS[env_id]["solved"], color="grey", linestyle=":", linewidth=1)
         ax.set_title(env_id, fontsize=10)
         ax.set_xlabel("environment steps per seed")
+        ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
     axes[0].set_ylabel(f"training return (median, IQR; {SEEDS} seeds)")
     axes[0].legend()
     fig.tight_layout()
@@ -277,7 +283,8 @@ def run(quick: bool = False, out_dir: Path | None = None) -> dict:
         ["task", "steps/seed", "GRU return", "GRU solved", "MLP return", "MLP solved", "bar"],
         study_rows,
     )
-    plot(study, FIGURE)
+    figure = Path(out_dir or "benchmarks/out") / "ppo_rnn.png"
+    plot(study, figure)
     seconds = sum(e["compile_s"] + e["run_s"] for e in study.values())
     notes = (
         f"One seed, {info['env_steps']:,} steps of `CartPole-v1-masked`, PureJaxRL's "
@@ -295,6 +302,8 @@ def run(quick: bool = False, out_dir: Path | None = None) -> dict:
         "study": {
             f"{env_id}/{policy}": {
                 "final": entry["final"].tolist(),
+                "curve": entry["curve"].tolist(),
+                "steps_per_update": entry["steps_per_update"],
                 "compile_s": entry["compile_s"],
                 "run_s": entry["run_s"],
             }
@@ -308,5 +317,5 @@ def run(quick: bool = False, out_dir: Path | None = None) -> dict:
         title="Recurrent PPO: pgjax vs PureJaxRL's ppo_rnn.py, and memory vs none",
         notes=notes,
         headline=headline,
-        files=[str(FIGURE)],
+        files=[str(figure)],
     )
