@@ -1,4 +1,5 @@
-"""gymnax (classic control, MinAtar, bsuite, ...): ids are gymnax's own names, without a prefix.
+"""gymnax (classic control, MinAtar, bsuite, ...): ids are gymnax's own names, without a prefix,
+and the partially observable tasks of `pgjax.envs.partial` built from them.
 
 gymnax 1.x already has the interface's semantics (`step` returns `terminated` and `truncated`
 apart, auto-resets, and reports `info["final_observation"]`); the adapter vectorises it.
@@ -13,12 +14,15 @@ import numpy as np
 from gymnax.environments import spaces
 
 from pgjax.envs.base import EnvSpec, unknown_environment
+from pgjax.envs.partial import PARTIALLY_OBSERVABLE
 
 
 def _make(env_id: str):
-    if env_id not in gymnax.registered_envs:
-        raise unknown_environment(env_id, gymnax.registered_envs)
+    if env_id not in gymnax.registered_envs and env_id not in PARTIALLY_OBSERVABLE:
+        raise unknown_environment(env_id, [*gymnax.registered_envs, *PARTIALLY_OBSERVABLE])
     try:
+        if env_id in PARTIALLY_OBSERVABLE:
+            return PARTIALLY_OBSERVABLE[env_id]()
         return gymnax.make(env_id)
     except Exception as error:  # e.g. an environment that downloads a data set, offline
         raise ValueError(
