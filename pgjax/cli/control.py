@@ -52,6 +52,8 @@ def train(name: str, argv: list[str]) -> int:
         raise opts.UsageError(
             f"{name} trains on its own task: `pgjax rlhf {name.removeprefix('rlhf-')} [options]`."
         )
+    if name not in registry.BUILTIN:  # a plugin: importing it may start JAX's backend
+        opts.start_devices_early(argv)
     parse = parser(name)
     args = parse.parse_args(argv)
     opts.seeds_of(args)
