@@ -48,12 +48,12 @@ def parser(name: str) -> opts.Parser:
 def train(name: str, argv: list[str]) -> int:
     from pgjax.runs import registry
 
+    if name not in registry.BUILTIN and name in registry.names():
+        opts.start_devices_early(argv)  # a plugin: importing it may start JAX's backend
     if registry.family_of(name) == "rlhf":
         raise opts.UsageError(
             f"{name} trains on its own task: `pgjax rlhf {name.removeprefix('rlhf-')} [options]`."
         )
-    if name not in registry.BUILTIN:  # a plugin: importing it may start JAX's backend
-        opts.start_devices_early(argv)
     parse = parser(name)
     args = parse.parse_args(argv)
     opts.seeds_of(args)
