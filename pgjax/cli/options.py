@@ -252,9 +252,6 @@ def check_address(address: str) -> None:
         )
 
 
-_STARTED = False
-
-
 def start_devices_early(argv: list[str]) -> None:
     """`start_devices` from the device options in `argv` alone: for a command that must import
     code which may start JAX's backend (a plugin algorithm imports an environment suite) before
@@ -266,11 +263,7 @@ def start_devices_early(argv: list[str]) -> None:
 
 def start_devices(args: argparse.Namespace) -> None:
     """Configures JAX's devices and the distributed runtime from the device options, before
-    anything starts JAX's backend (a second call changes nothing)."""
-    global _STARTED
-    if _STARTED:
-        return
-    _STARTED = True
+    anything starts JAX's backend (a second call with the same options changes nothing)."""
     if args.cpu_devices is not None:
         positive("--cpu-devices", args.cpu_devices)
     if args.distributed_timeout < 1:
@@ -278,11 +271,14 @@ def start_devices(args: argparse.Namespace) -> None:
     explicit = (args.coordinator_address, args.num_processes, args.process_id)
     if args.coordinator_address is not None:
         check_address(args.coordinator_address)
+    import jax
+
     from pgjax.runs import distributed
     from pgjax.training.parallel import use_cpu_cores
 
     use_cpu_cores(args.cpu_devices)  # runs are split across the CPU's cores
-    if any(v is not None for v in explicit) or distributed.launched_by_cluster():
+    wanted = any(v is not None for v in explicit) or distributed.launched_by_cluster()
+    if wanted and not jax.distributed.is_initialized():
         try:
             distributed.initialize(*explicit, timeout_seconds=args.distributed_timeout)
         except ValueError as error:

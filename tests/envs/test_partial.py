@@ -70,5 +70,5 @@ def test_the_memory_chains_are_found_by_id_and_the_long_one_ends_later():
 
 
 def test_an_unknown_id_lists_the_partially_observable_ones_too():
-    with pytest.raises(ValueError, match=r"partially observable ones.*CartPole-v1-masked"):
+    with pytest.raises(ValueError, match=r"'CartPole-v1-hidden'.*CartPole-v1-masked"):
         env_spec("CartPole-v1-hidden")
