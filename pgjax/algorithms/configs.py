@@ -54,10 +54,16 @@ class PPOConfig(OnPolicyConfig):
     num_minibatches: int = static(4, "minibatches per epoch", at_least=1)
     clip_value: bool = static(True, "clip the value loss around the old values")
     normalize_advantages: bool = static(True, "standardise advantages per minibatch")
-    gae_lambda: float = hyperparameter(0.95, "GAE λ", at_least=0, at_most=1)
-    clip_eps: float = hyperparameter(0.2, "clip ε of the ratio (and of the value)", at_least=0)
-    entropy_coef: float = hyperparameter(0.01, "entropy bonus coefficient", at_least=0)
-    value_coef: float = hyperparameter(0.5, "value loss coefficient", at_least=0)
+    gae_lambda: float = hyperparameter(0.95, "GAE λ", at_least=0, at_most=1, search=(0.8, 1.0))
+    clip_eps: float = hyperparameter(
+        0.2, "clip ε of the ratio (and of the value)", at_least=0, search=(0.05, 0.4)
+    )
+    entropy_coef: float = hyperparameter(
+        0.01, "entropy bonus coefficient", at_least=0, search=(0.0, 0.03)
+    )
+    value_coef: float = hyperparameter(
+        0.5, "value loss coefficient", at_least=0, search=(0.25, 1.0)
+    )
 
     PRESETS: ClassVar[dict[str, dict]] = {
         "CartPole-v1": {},

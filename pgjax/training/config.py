@@ -48,10 +48,19 @@ def static(default, doc: str, *, at_least=None, choices=None):
 
 
 def hyperparameter(
-    default: float, doc: str, *, at_least=None, above=None, at_most=None, below=None
+    default: float,
+    doc: str,
+    *,
+    at_least=None,
+    above=None,
+    at_most=None,
+    below=None,
+    search: tuple[float, float] | None = None,
 ):
     """A number the program takes as an input (vmappable); `above` and `below` are strict
-    bounds, `at_least` and `at_most` inclusive ones."""
+    bounds, `at_least` and `at_most` inclusive ones. `search` is the interval a random search
+    draws from (`pgjax.runs.sweep`), inside the valid range; without it a search draws from the
+    valid range when both its ends are inclusive bounds, and needs an explicit range otherwise."""
     return dataclasses.field(
         default=default,
         metadata={
@@ -61,6 +70,7 @@ def hyperparameter(
             "above": above,
             "at_most": at_most,
             "below": below,
+            "search": search,
         },
     )
 
@@ -314,9 +324,11 @@ class OnPolicyConfig(ControlConfig):
     scale_rewards: bool = static(False, "divide rewards by the running std of the return")
     optimizer: str = static("adam", "optimiser", choices=("adam", "rmsprop"))
     anneal_learning_rate: bool = static(True, "anneal the learning rate linearly to 0")
-    learning_rate: float = hyperparameter(2.5e-4, "learning rate", above=0)
-    max_grad_norm: float = hyperparameter(0.5, "gradient clipping (global norm)", above=0)
-    gamma: float = hyperparameter(0.99, "discount γ", at_least=0, at_most=1)
+    learning_rate: float = hyperparameter(2.5e-4, "learning rate", above=0, search=(1e-4, 1e-2))
+    max_grad_norm: float = hyperparameter(
+        0.5, "gradient clipping (global norm)", above=0, search=(0.1, 10.0)
+    )
+    gamma: float = hyperparameter(0.99, "discount γ", at_least=0, at_most=1, search=(0.9, 0.999))
 
     @property
     def steps_per_update(self) -> int:
@@ -349,10 +361,16 @@ class OffPolicyConfig(ControlConfig):
         "bootstrap time limits from the final observation (false: treat them as terminal, "
         "the common bug, for ablations)",
     )
-    learning_rate: float = hyperparameter(3e-4, "learning rate (Adam)", above=0)
-    max_grad_norm: float = hyperparameter(10.0, "gradient clipping (global norm)", above=0)
-    gamma: float = hyperparameter(0.99, "discount γ", at_least=0, at_most=1)
-    tau: float = hyperparameter(1.0, "target update θ̄ ← τθ + (1 − τ)θ̄", above=0, at_most=1)
+    learning_rate: float = hyperparameter(
+        3e-4, "learning rate (Adam)", above=0, search=(1e-5, 1e-2)
+    )
+    max_grad_norm: float = hyperparameter(
+        10.0, "gradient clipping (global norm)", above=0, search=(0.5, 100.0)
+    )
+    gamma: float = hyperparameter(0.99, "discount γ", at_least=0, at_most=1, search=(0.9, 0.999))
+    tau: float = hyperparameter(
+        1.0, "target update θ̄ ← τθ + (1 − τ)θ̄", above=0, at_most=1, search=(0.001, 1.0)
+    )
 
     @property
     def steps_per_update(self) -> int:
