@@ -10,13 +10,57 @@ step (what a truncated step must be bootstrapped from).
 from __future__ import annotations
 
 import functools
+import importlib
+import importlib.util
+import sys
 from typing import NamedTuple
 
-import gymnax
 import jax
 import jax.numpy as jnp
 import numpy as np
-from gymnax.environments import spaces
+
+# gymnax's classic-control environments, which are loaded without gymnax's package
+# `__init__`s: those import every environment gymnax has, Pong among them, which imports
+# matplotlib.pyplot and seaborn (SciPy), and some build arrays at import. That was ≈1.5 s of
+# a 5 s run to a solved CartPole.
+_CLASSIC_CONTROL = {
+    "CartPole-v1": "CartPole",
+    "Acrobot-v1": "Acrobot",
+    "Pendulum-v1": "Pendulum",
+    "MountainCar-v0": "MountainCar",
+    "MountainCarContinuous-v0": "ContinuousMountainCar",
+}
+
+
+def __getattr__(name: str):
+    # `vector.gymnax`: the whole package, imported on first use.
+    if name == "gymnax":
+        return importlib.import_module("gymnax")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _without_package_init(module: str):
+    """Imports `gymnax.environments.<module>` without running the `__init__` of `gymnax` and
+    `gymnax.environments`: they stand as empty packages while it loads, then are forgotten,
+    so that a later `import gymnax` runs them in full (reusing the submodules loaded here)."""
+    name = f"gymnax.environments.{module}"
+    if name in sys.modules or "gymnax" in sys.modules:
+        return importlib.import_module(name)
+    stand_ins = []
+    try:
+        for package in ("gymnax", "gymnax.environments"):
+            spec = importlib.util.find_spec(package)
+            sys.modules[package] = importlib.util.module_from_spec(spec)
+            stand_ins.append(package)
+        return importlib.import_module(name)
+    finally:
+        for package in stand_ins:
+            del sys.modules[package]
+
+
+def spaces():
+    """gymnax's `spaces` module (loaded without the rest of gymnax)."""
+    return _without_package_init("spaces")
 
 
 class EnvSpec(NamedTuple):
@@ -33,6 +77,10 @@ class EnvSpec(NamedTuple):
 
 
 def _make(env_id: str):
+    if env_id in _CLASSIC_CONTROL and "gymnax" not in sys.modules:
+        env = getattr(_without_package_init("classic_control"), _CLASSIC_CONTROL[env_id])()
+        return env, env.default_params
+    gymnax = importlib.import_module("gymnax")
     if env_id not in gymnax.registered_envs:
         raise ValueError(
             f"Unknown environment id {env_id!r}. Registered gymnax environments: "
@@ -57,9 +105,9 @@ def env_spec(env_id: str) -> EnvSpec:
     action_space = env.action_space(params)
     observation_shape = tuple(env.observation_space(params).shape)
     steps = int(params.max_steps_in_episode)
-    if isinstance(action_space, spaces.Discrete):
+    if isinstance(action_space, spaces().Discrete):
         return EnvSpec(env_id, observation_shape, True, int(action_space.n), None, None, steps)
-    if not isinstance(action_space, spaces.Box):
+    if not isinstance(action_space, spaces().Box):
         raise ValueError(
             f"{env_id} has a {type(action_space).__name__} action space; pgjax supports "
             "Discrete and Box action spaces."
