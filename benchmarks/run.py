@@ -43,6 +43,7 @@ BENCHMARKS = (
     "ppo_cartpole",
     "purejaxrl_ppo",
     "time_to_result",
+    "pbt_vs_random",
     "driver_overhead",
     "data_parallel",
     "scaling",
