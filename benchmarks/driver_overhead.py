@@ -32,7 +32,9 @@ def run(quick: bool = False, out_dir: Path | None = None) -> dict:
 
     seeds = [0, 1]
     repeats = 2 if quick else 5
-    config = PPOConfig.for_env("CartPole-v1", total_steps=100_000 if quick else 500_000)
+    config = PPOConfig.for_env(
+        "CartPole-v1", preset="classic", total_steps=100_000 if quick else 500_000
+    )
     keys = jax.vmap(jax.random.key)(np.asarray(seeds, np.uint32))
     single = across_devices(PPO.make_train(config), len(seeds)).lower(keys).compile()
     jax.block_until_ready(single(keys))

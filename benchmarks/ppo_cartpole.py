@@ -56,7 +56,7 @@ def random_rollout(env_id: str, num_envs: int, num_steps: int):
 def run(quick: bool = False, out_dir: Path | None = None) -> dict:
     from pgjax.algorithms.ppo import PPOConfig, make_train
 
-    config = PPOConfig.for_env("CartPole-v1")
+    config = PPOConfig.for_env("CartPole-v1", preset="classic")
     if quick:
         config = dataclasses.replace(config, total_steps=65_536)
     steps = config.num_updates * config.steps_per_update

@@ -188,8 +188,8 @@ def run(quick: bool = False, out_dir: Path | None = None) -> dict:
     one_steps = 65_536 if quick else ONE_SEED_STEPS
     seed_steps = 16_384 if quick else SEED_STEPS
     purejaxrl = load_purejaxrl(checkout) if checkout else None
-    config = PPOConfig.for_env("CartPole-v1", total_steps=one_steps)
-    seed_config = PPOConfig.for_env("CartPole-v1", total_steps=seed_steps)
+    config = PPOConfig.for_env("CartPole-v1", preset="classic", total_steps=one_steps)
+    seed_config = PPOConfig.for_env("CartPole-v1", preset="classic", total_steps=seed_steps)
     pj_config = {**PUREJAXRL_CONFIG, "TOTAL_TIMESTEPS": one_steps}
     pj_seed_config = {**PUREJAXRL_CONFIG, "TOTAL_TIMESTEPS": seed_steps}
     steps = config.num_updates * config.steps_per_update

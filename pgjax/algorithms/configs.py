@@ -102,6 +102,11 @@ class PPOConfig(OnPolicyConfig):
         "Breakout-MinAtar": MINATAR_PRESET,
         "SpaceInvaders-MinAtar": MINATAR_PRESET,
     }
+    # The configurations papers and other libraries compare against: on CartPole-v1 the
+    # classic one (the defaults); elsewhere the presets above, which were not re-derived.
+    NAMED_PRESETS: ClassVar[dict[str, dict[str, dict]]] = {
+        "classic": {**PRESETS, "CartPole-v1": {}},
+    }
 
     @property
     def gradient_steps_per_update(self) -> int:

@@ -40,6 +40,13 @@ def common_parser(name: str, prog: str, description: str) -> opts.Parser:
     opts.add_envs_devices(parser)
     opts.add_compile_cache(parser)
     opts.add_devices(parser)
+    names = ", ".join(config_class.NAMED_PRESETS) or "none"
+    parser.add_argument(
+        "--preset",
+        default=None,
+        help=f"a named preset instead of the environment's own (for {name}: {names}; e.g. "
+        "classic: the configuration papers and other libraries compare against)",
+    )
     opts.add_config_fields(parser, config_class)
     return parser
 
@@ -141,7 +148,7 @@ def prepare(name: str, parse: opts.Parser, args, run_options, *, fields=None, ch
     fields.pop("env_id", None)
     try:
         config = config_class.for_env(
-            env_id, **{**fields, **opts.config_overrides(args, config_class)}
+            env_id, args.preset, **{**fields, **opts.config_overrides(args, config_class)}
         )
         check_run(algorithm, config, run_options)
         checked = check(algorithm, config) if check is not None else None

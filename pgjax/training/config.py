@@ -101,11 +101,14 @@ class Config:
     A subclass says how many updates a run takes (`num_updates`), how many environment steps
     (or, for RLHF, token slots) one update takes (`steps_per_update`) and what it trains on
     (`environment`). `PRESETS` maps an environment to the overrides that make the algorithm
-    work well there (`for_env`); `SUMMARY` is the algorithm's one-line description. `check()`
-    holds the conditions that involve several fields.
+    work well there (`for_env`), `NAMED_PRESETS` a preset's name to such a map (e.g. the
+    "classic" configurations, `for_env(env_id, preset="classic")`); `SUMMARY` is the
+    algorithm's one-line description. `check()` holds the conditions that involve several
+    fields.
     """
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {}
+    NAMED_PRESETS: ClassVar[dict[str, dict[str, dict[str, Any]]]] = {}
     SUMMARY: ClassVar[str] = ""
 
     @classmethod
@@ -277,10 +280,20 @@ class ControlConfig(Config):
     activation: str = static("tanh", "hidden activation", choices=("tanh", "relu", "elu", "gelu"))
 
     @classmethod
-    def for_env(cls, env_id: str, **overrides):
-        """The default configuration for `env_id` (tuned where a preset exists), then
-        `overrides`."""
-        return cls(**{"env_id": env_id, **cls.PRESETS.get(env_id, {}), **overrides})
+    def for_env(cls, env_id: str, preset: str | None = None, **overrides):
+        """The configuration for `env_id`: the environment's preset (`PRESETS`, tuned where
+        one exists), or the preset called `preset` (`NAMED_PRESETS`, e.g. "classic": the
+        configuration papers and other libraries compare against), then `overrides`."""
+        if preset is None:
+            chosen = cls.PRESETS.get(env_id, {})
+        elif preset in cls.NAMED_PRESETS:
+            chosen = cls.NAMED_PRESETS[preset].get(env_id, {})
+        else:
+            known = ", ".join(cls.NAMED_PRESETS) or "none"
+            raise ConfigError(
+                f"{cls.__name__} has no preset {preset!r} (named presets: {known}).", "preset"
+            )
+        return cls(**{"env_id": env_id, **chosen, **overrides})
 
     @property
     def environment(self) -> str:
