@@ -1,8 +1,8 @@
 """Population-based training against a random search with the same compute, PPO on two tasks.
 
-Both start from the same N random configurations (`pgjax.runs.sweep.plan`, the same search
-seed, PPO's declared search ranges) and train them for the same environment steps in one
-compiled program each; the random search keeps every configuration fixed, population-based
+Both start from the same N random configurations of PPO's classic preset
+(`pgjax.runs.sweep.plan`, the same search seed, PPO's declared search ranges) and train them
+for the same environment steps in one compiled program each; the random search keeps every configuration fixed, population-based
 training (`pgjax.runs.pbt`) replaces the worst quarter by perturbed copies of the best quarter
 every tenth of the run. Compute: the same training steps; PBT adds its fitness evaluations
 (10 deterministic episodes per member per selection).
@@ -33,7 +33,7 @@ def _train(env_id: str, total_steps: int, population: int, pbt: bool, run_dir: P
     from pgjax.runs import RunOptions, sweep
     from pgjax.runs.evaluator import RunEvaluator
 
-    config = PPOConfig.for_env(env_id, total_steps=total_steps)
+    config = PPOConfig.for_env(env_id, preset="classic", total_steps=total_steps)
     options = {"interval": max(1, config.num_updates // 10)} if pbt else None
     plan = sweep.plan(config, seeds=[0], random=population, sample_seed=0, pbt=options)
     start = time.perf_counter()
@@ -75,7 +75,8 @@ def run(quick: bool = False, out_dir: Path | None = None) -> dict:
     table = markdown_table(
         ["task", "search", "best member", "population median", "≥ threshold", "wall time"], rows
     )
-    budgets = ", ".join(f"{env}: {steps:,} steps" for env, (steps, _) in TASKS.items())
+    scale = 4 if quick else 1
+    budgets = ", ".join(f"{env}: {steps // scale:,} steps" for env, (steps, _) in TASKS.items())
     notes = (
         f"{population} members each, 1 seed per member, {budgets} "
         "per member; returns: 32 held-out deterministic episodes per member. Wall time includes "
