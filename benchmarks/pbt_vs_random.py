@@ -2,10 +2,10 @@
 
 Both start from the same N random configurations of PPO's classic preset
 (`pgjax.runs.sweep.plan`, the same search seed, PPO's declared search ranges) and train them
-for the same environment steps in one compiled program each; the random search keeps every configuration fixed, population-based
-training (`pgjax.runs.pbt`) replaces the worst quarter by perturbed copies of the best quarter
-every tenth of the run. Compute: the same training steps; PBT adds its fitness evaluations
-(10 deterministic episodes per member per selection).
+for the same environment steps in one compiled program each; the random search keeps every
+configuration fixed, population-based training (`pgjax.runs.pbt`) replaces the worst quarter
+by perturbed copies of the best quarter every tenth of the run. Compute: the same training
+steps; PBT adds its fitness evaluations (10 deterministic episodes per member per selection).
 
 Measured on every member's final policy, 32 deterministic episodes at an evaluation seed that
 neither search used for selecting: the best member (chosen on the run's own final 10-episode
