@@ -83,7 +83,9 @@ def sweep_figure(run_dir: Path, title: str, sweep, final_returns: np.ndarray) ->
         values = np.array([c[name] for c in sweep.configurations])
         ax.scatter(np.repeat(values, k), returns.ravel(), s=8, alpha=0.35, label="run")
         ax.scatter(values, np.median(returns, axis=1), marker="x", color="k", label="median")
-        if values.min() > 0 and log_uniform(values.min(), values.max()):
+        # A log axis where the search drew log-uniformly (a grid: where it spans ≥ 10x).
+        low, high = sweep.search.get("ranges", {}).get(name) or (values.min(), values.max())
+        if log_uniform(low, high):
             ax.set_xscale("log")
         ax.set_xlabel(name)
         ax.set_ylabel("final return")
