@@ -123,7 +123,7 @@ def evaluate_state(run_dir, algorithm, config, record, state, updates: int) -> d
     from pgjax.runs.evaluator import RunEvaluator
 
     episodes = record["options"].get("eval_episodes", 10)
-    evaluator = RunEvaluator(algorithm, config, len(record["seeds"]), episodes)
+    evaluator = RunEvaluator.shared(algorithm, config, len(record["seeds"]), episodes)
     metrics = evaluator(state, 0)
     result = evaluation_record(algorithm, record, updates, episodes, True, 0, metrics)
     write_evaluation(run_dir, result)
