@@ -61,7 +61,7 @@ def test_sweep_ranks_configurations_and_best_json_reruns_the_best_bit_for_bit(tm
     # The final parameters too (the evaluations differ: a run's evaluation key folds in its
     # index among the runs).
     swept_state, rerun_state = runs.restore(sweep_dir)[3], runs.restore(train_dir)[3]
-    swept_leaves, rerun_leaves = jax.tree.leaves(swept_state.params), jax.tree.leaves(rerun_state)
+    swept_leaves = jax.tree.leaves(swept_state.params)
     rerun_leaves = jax.tree.leaves(rerun_state.params)
     for swept_leaf, rerun_leaf in zip(swept_leaves, rerun_leaves, strict=True):
         np.testing.assert_array_equal(swept_leaf[best_run], rerun_leaf[0])
