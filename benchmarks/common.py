@@ -28,6 +28,7 @@ import math
 import os
 import platform
 import statistics
+import subprocess
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -43,6 +44,7 @@ VERSIONED_PACKAGES = (
     "optax",
     "chex",
     "gymnax",
+    "brax",
     "rlax",
     "numpy",
     "torch",
@@ -298,10 +300,37 @@ def _version(distribution: str) -> str | None:
         return None
 
 
+def gpu_driver() -> str | None:
+    """The NVIDIA driver's version as `nvidia-smi` reports it (None without an NVIDIA GPU)."""
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    versions = sorted({line.strip() for line in out.splitlines() if line.strip()})
+    return ", ".join(versions) or None
+
+
+def _accelerator_plugins() -> dict[str, str]:
+    """Installed JAX accelerator runtimes (jax-cuda12-plugin, jax-cuda12-pjrt, libtpu, …)."""
+    found = {}
+    for dist in importlib.metadata.distributions():
+        name = (dist.metadata["Name"] or "").lower().replace("_", "-")
+        if name.startswith(("jax-cuda", "jax-rocm", "libtpu")):
+            found[name] = dist.version
+    return dict(sorted(found.items()))
+
+
 def machine_info() -> dict:
     """The machine and software a measurement was taken on: date (UTC), CPU model, cores,
     memory, load average (other processes compete for a small machine), Python, the JAX
-    backend and its devices, and the versions of the packages involved."""
+    backend and its devices, the NVIDIA driver and JAX's accelerator plugins (where there
+    are), and the versions of the packages involved."""
     import jax
 
     devices = jax.devices()
@@ -316,6 +345,8 @@ def machine_info() -> dict:
         "jax_backend": jax.default_backend(),
         "devices": [d.device_kind for d in devices],
         "versions": {name: _version(name) for name in VERSIONED_PACKAGES},
+        "gpu_driver": gpu_driver(),
+        "accelerator_plugins": _accelerator_plugins(),
     }
 
 
@@ -326,7 +357,8 @@ def device_label(info: dict) -> str:
     if info["jax_backend"] == "cpu":
         return f"{cpu} shown to JAX as {len(info['devices'])} device(s), no GPU"
     kinds = info["devices"]
-    return f"{len(kinds)}× {kinds[0]} ({info['jax_backend']}), host {cpu}"
+    driver = f", driver {info['gpu_driver']}" if info.get("gpu_driver") else ""
+    return f"{len(kinds)}× {kinds[0]} ({info['jax_backend']}{driver}), host {cpu}"
 
 
 def machine_markdown(info: dict) -> str:
@@ -342,6 +374,11 @@ def machine_markdown(info: dict) -> str:
         f"- **OS / Python:** {info['os']}, Python {info['python']}",
         f"- **Versions:** {versions}",
     ]
+    plugins = info.get("accelerator_plugins") or {}
+    if plugins:
+        lines.append(
+            "- **Accelerator plugins:** " + ", ".join(f"{k} {v}" for k, v in plugins.items())
+        )
     if missing:
         lines.append(f"- **Not installed:** {', '.join(missing)}")
     return "\n".join(lines)

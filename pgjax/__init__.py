@@ -23,7 +23,12 @@ import importlib
 __version__ = "0.2.0"
 
 
+_SUBPACKAGES = ("kernels", "envs", "training", "algorithms", "rlhf", "runs", "cli")
+
+
 def __getattr__(name: str):
+    if name in _SUBPACKAGES:  # `pgjax.kernels` before anything imported it
+        return importlib.import_module(f"pgjax.{name}")
     kernels = importlib.import_module("pgjax.kernels")
     if name == "__all__":
         return list(kernels.__all__)

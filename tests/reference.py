@@ -617,6 +617,286 @@ def sac_temperature_loss(log_temperature, log_probs, target_entropy, mask=None):
 
 
 # --------------------------------------------------------------------------------------------
+# Action distributions: one batch element (one row of actions or action dimensions) at a time
+# --------------------------------------------------------------------------------------------
+
+
+def categorical_log_probs(logits, mask=None):
+    """[*B, A] log π(a): softmax over the valid actions of each row, −inf for the others; a row
+    with no valid action is uniform over all A actions (pgjax's documented choice)."""
+    z = f64(logits)
+    valid = np.ones(z.shape, bool) if mask is None else np.asarray(mask, bool)
+    out = np.full(z.shape, -np.inf)
+    for index in np.ndindex(*z.shape[:-1]):
+        actions = [a for a in range(z.shape[-1]) if valid[(*index, a)]]
+        if not actions:
+            out[index] = -math.log(z.shape[-1])
+            continue
+        top = max(z[(*index, a)] for a in actions)
+        total = sum(math.exp(z[(*index, a)] - top) for a in actions)
+        for a in actions:
+            out[(*index, a)] = z[(*index, a)] - top - math.log(total)
+    return out
+
+
+def categorical_entropy(logits, mask=None):
+    """[*B] −Σ_a π(a) log π(a) over the actions of positive probability."""
+    log_p = categorical_log_probs(logits, mask)
+    out = np.zeros(log_p.shape[:-1])
+    for index in np.ndindex(*out.shape):
+        for a in range(log_p.shape[-1]):
+            if log_p[(*index, a)] > -np.inf:
+                out[index] -= math.exp(log_p[(*index, a)]) * log_p[(*index, a)]
+    return out
+
+
+def categorical_kl(logits, other_logits, mask=None, other_mask=None):
+    """[*B] Σ_a π(a) (log π(a) − log π'(a)) over the actions π makes possible."""
+    log_p = categorical_log_probs(logits, mask)
+    log_q = categorical_log_probs(other_logits, other_mask)
+    out = np.zeros(log_p.shape[:-1])
+    for index in np.ndindex(*out.shape):
+        for a in range(log_p.shape[-1]):
+            if log_p[(*index, a)] > -np.inf:
+                p = math.exp(log_p[(*index, a)])
+                out[index] += p * (log_p[(*index, a)] - log_q[(*index, a)])
+    return out
+
+
+def _normal_log_density(x, mean, std):
+    return -0.5 * ((x - mean) / std) ** 2 - math.log(std) - 0.5 * math.log(2 * math.pi)
+
+
+def tanh_gaussian_log_prob(actions, mean, log_std, low=-1.0, high=1.0, eps=1e-6):
+    """[*B] log π(a) of a = c + s tanh(u), u ~ N(μ, σ²): the change of variables
+    log N(u) − log(s (1 − tanh²u)) per dimension, with y = (a − c)/s clipped to ±(1 − eps)."""
+    a, mu = f64(actions), f64(mean)
+    std = np.exp(np.broadcast_to(f64(log_std), a.shape))
+    lo, hi = np.broadcast_to(f64(low), a.shape), np.broadcast_to(f64(high), a.shape)
+    out = np.zeros(a.shape[:-1])
+    for index in np.ndindex(*a.shape):
+        centre, scale = (hi[index] + lo[index]) / 2, (hi[index] - lo[index]) / 2
+        y = min(max((a[index] - centre) / scale, -1 + eps), 1 - eps)
+        u = math.atanh(y)
+        density = _normal_log_density(u, mu[index], std[index]) - math.log(scale * (1 - y * y))
+        out[index[:-1]] += density
+    return out
+
+
+def tanh_gaussian_moments(mean, log_std, low=-1.0, high=1.0, points=200):
+    """([*B, D] E[a], [*B, D] Var[a]) of a = c + s tanh(u), u ~ N(μ, σ²), by Gauss-Hermite
+    quadrature (probabilists' weights, normalised by √(2π))."""
+    nodes, weights = np.polynomial.hermite_e.hermegauss(points)
+    weights = weights / math.sqrt(2 * math.pi)
+    mu = f64(mean)
+    std = np.exp(np.broadcast_to(f64(log_std), mu.shape))
+    lo, hi = np.broadcast_to(f64(low), mu.shape), np.broadcast_to(f64(high), mu.shape)
+    first, second = np.zeros(mu.shape), np.zeros(mu.shape)
+    for index in np.ndindex(*mu.shape):
+        centre, scale = (hi[index] + lo[index]) / 2, (hi[index] - lo[index]) / 2
+        a = centre + scale * np.tanh(mu[index] + std[index] * nodes)
+        first[index] = np.sum(weights * a)
+        second[index] = np.sum(weights * a * a)
+    return first, second - first**2
+
+
+def _beta_log_density(x, one_minus_x, alpha, beta):
+    """log Beta(x; α, β), with 1 − x given separately so that it keeps its precision near 1."""
+    log_norm = math.lgamma(alpha) + math.lgamma(beta) - math.lgamma(alpha + beta)
+    return (alpha - 1) * math.log(x) + (beta - 1) * math.log(one_minus_x) - log_norm
+
+
+def beta_log_prob(actions, alpha, beta, low=0.0, high=1.0, eps=1e-6):
+    """[*B] Σ_d log of the Beta(α, β) density of x = (a − low)/(high − low), clipped into
+    [eps, 1 − eps], divided by high − low."""
+    a, al, be = f64(actions), f64(alpha), f64(beta)
+    lo, hi = np.broadcast_to(f64(low), a.shape), np.broadcast_to(f64(high), a.shape)
+    out = np.zeros(a.shape[:-1])
+    for index in np.ndindex(*a.shape):
+        width = hi[index] - lo[index]
+        x = min(max((a[index] - lo[index]) / width, eps), 1 - eps)
+        out[index[:-1]] += _beta_log_density(x, 1 - x, al[index], be[index]) - math.log(width)
+    return out
+
+
+def _unit_interval_quadrature(step=1 / 32, reach=5.0):
+    """Nodes x, 1 − x and weights of the tanh-sinh (double exponential) rule on (0, 1):
+    x = 1/(1 + exp(−π sinh s)), dx = x (1 − x) π cosh s ds, s on a uniform grid. It integrates
+    the Beta densities' endpoint singularities (x^(α−1), α < 1) to near float64 precision."""
+    s = np.arange(-reach, reach + step / 2, step)
+    x = 1 / (1 + np.exp(-math.pi * np.sinh(s)))
+    one_minus_x = 1 / (1 + np.exp(math.pi * np.sinh(s)))
+    return x, one_minus_x, step * x * one_minus_x * math.pi * np.cosh(s)
+
+
+def _beta_log_densities(alpha, beta):
+    """log Beta(x; α, β) at the quadrature nodes."""
+    x, one_minus_x, _ = _unit_interval_quadrature()
+    return np.array([_beta_log_density(*n, alpha, beta) for n in zip(x, one_minus_x, strict=True)])
+
+
+def beta_entropy(alpha, beta, low=0.0, high=1.0):
+    """[*B] Σ_d −∫ p log p of the Beta density, by numerical integration, + log(high − low)."""
+    al, be = f64(alpha), f64(beta)
+    lo, hi = np.broadcast_to(f64(low), al.shape), np.broadcast_to(f64(high), al.shape)
+    weights = _unit_interval_quadrature()[2]
+    out = np.zeros(al.shape[:-1])
+    for index in np.ndindex(*al.shape):
+        log_p = _beta_log_densities(al[index], be[index])
+        entropy = -np.sum(weights * np.exp(log_p) * log_p)
+        out[index[:-1]] += entropy + math.log(hi[index] - lo[index])
+    return out
+
+
+def beta_kl(alpha, beta, other_alpha, other_beta):
+    """[*B] Σ_d ∫ p (log p − log q) of two Beta densities, by numerical integration."""
+    al, be, al2, be2 = (f64(v) for v in (alpha, beta, other_alpha, other_beta))
+    weights = _unit_interval_quadrature()[2]
+    out = np.zeros(al.shape[:-1])
+    for index in np.ndindex(*al.shape):
+        log_p = _beta_log_densities(al[index], be[index])
+        log_q = _beta_log_densities(al2[index], be2[index])
+        out[index[:-1]] += np.sum(weights * np.exp(log_p) * (log_p - log_q))
+    return out
+
+
+def beta_moments(alpha, beta, low=0.0, high=1.0):
+    """([*B, D] E[a], [*B, D] Var[a]) of a = low + (high − low) x, x ~ Beta(α, β)."""
+    al, be = f64(alpha), f64(beta)
+    lo, hi = np.broadcast_to(f64(low), al.shape), np.broadcast_to(f64(high), al.shape)
+    total = al + be
+    mean = al / total
+    variance = al * be / (total**2 * (total + 1))
+    return lo + (hi - lo) * mean, (hi - lo) ** 2 * variance
+
+
+# Language-model RL: one response (the last axis) at a time
+# --------------------------------------------------------------------------------------------
+
+
+def cispo_loss(
+    log_probs, old_log_probs, advantages, clip_eps_low, clip_eps_high, mask=None, reduction="mean"
+) -> float:
+    """The value −clip(ρ)·Â·log π per token (the weight is a constant only for the gradient)."""
+    lp, olp, adv = f64(log_probs), f64(old_log_probs), f64(advantages)
+    per = np.zeros(lp.shape)
+    for index in np.ndindex(*lp.shape):
+        ratio = math.exp(lp[index] - olp[index])
+        weight = min(max(ratio, 1.0 - clip_eps_low), 1.0 + clip_eps_high)
+        per[index] = -weight * adv[index] * lp[index]
+    return aggregate(per, mask, reduction)
+
+
+def _response_log_ratios(train, rollout, mask, index):
+    """The valid tokens' log π_train − log π_rollout of response `index`."""
+    return [
+        train[(*index, t)] - rollout[(*index, t)]
+        for t in range(train.shape[-1])
+        if mask[(*index, t)]
+    ]
+
+
+def truncated_importance_weights(train_log_probs, rollout_log_probs, cap, level, mask=None):
+    train, rollout = f64(train_log_probs), f64(rollout_log_probs)
+    mask = _mask_or_ones(mask, train.shape)
+    out = np.zeros(train.shape)
+    for index in np.ndindex(*train.shape[:-1]):
+        sequence_ratio = math.exp(sum(_response_log_ratios(train, rollout, mask, index)))
+        for t in range(train.shape[-1]):
+            if not mask[(*index, t)]:
+                continue
+            token_ratio = math.exp(train[(*index, t)] - rollout[(*index, t)])
+            out[(*index, t)] = min(token_ratio if level == "token" else sequence_ratio, cap)
+    return out
+
+
+def importance_ratio_mask(train_log_probs, rollout_log_probs, low, high, level, mask=None):
+    train, rollout = f64(train_log_probs), f64(rollout_log_probs)
+    mask = _mask_or_ones(mask, train.shape)
+    out = np.zeros(train.shape, bool)
+    for index in np.ndindex(*train.shape[:-1]):
+        log_ratios = _response_log_ratios(train, rollout, mask, index)
+        product = math.exp(sum(log_ratios))
+        geometric = math.exp(sum(log_ratios) / len(log_ratios)) if log_ratios else 1.0
+        for t in range(train.shape[-1]):
+            if not mask[(*index, t)]:
+                continue
+            ratio = {
+                "token": math.exp(train[(*index, t)] - rollout[(*index, t)]),
+                "sequence": product,
+                "geometric": geometric,
+            }[level]
+            out[(*index, t)] = low <= ratio <= high
+    return out
+
+
+def reinforce_plus_plus_advantages(
+    rewards, log_probs, ref_log_probs, mask, kl_coef, gamma=1.0, estimator="k1", eps=1e-8
+):
+    """Per response: the score on its last valid token minus β·k per valid token, the discounted
+    sum of the rewards from each token to the end; then batch whitening over valid tokens."""
+    lp, rlp = f64(log_probs), f64(ref_log_probs)
+    mask = _mask_or_ones(mask, lp.shape)
+    penalty = kl_estimate(lp, rlp, estimator)
+    scores = f64(rewards)
+    num_tokens = lp.shape[-1]
+    returns = np.zeros(lp.shape)
+    for index in np.ndindex(*lp.shape[:-1]):
+        valid = [t for t in range(num_tokens) if mask[(*index, t)]]
+        token_rewards = [0.0] * num_tokens
+        for t in valid:
+            token_rewards[t] -= kl_coef * penalty[(*index, t)]
+            if scores.shape == lp.shape:
+                token_rewards[t] += scores[(*index, t)]
+        if valid and scores.shape != lp.shape:
+            token_rewards[valid[-1]] += scores[index]
+        for t in range(num_tokens):
+            returns[(*index, t)] = sum(
+                gamma ** (u - t) * token_rewards[u] for u in range(t, num_tokens)
+            )
+    return normalize(returns, mask, eps)
+
+
+def dynamic_sampling_mask(group_rewards, mask=None):
+    r = f64(group_rewards)
+    mask = _mask_or_ones(mask, r.shape)
+    out = np.zeros(r.shape[:-1], bool)
+    for index in np.ndindex(*r.shape[:-1]):
+        values = {r[(*index, i)] for i in range(r.shape[-1]) if mask[(*index, i)]}
+        out[index] = len(values) > 1
+    return out
+
+
+def overlong_penalty(lengths, max_length, cache_length):
+    lengths = f64(lengths)
+    out = np.zeros(lengths.shape)
+    for index in np.ndindex(*lengths.shape):
+        length = lengths[index]
+        if length <= max_length - cache_length:
+            out[index] = 0.0
+        elif length <= max_length:
+            out[index] = ((max_length - cache_length) - length) / cache_length
+        else:
+            out[index] = -1.0
+    return out
+
+
+def token_log_probs(hidden, unembedding, tokens, temperature=1.0):
+    """`(log π(y), H(π))` per position, from the logits h·W/τ one position at a time."""
+    h, w = f64(hidden), f64(unembedding)
+    tokens = np.asarray(tokens)
+    log_probs, entropy = np.zeros(tokens.shape), np.zeros(tokens.shape)
+    for index in np.ndindex(*tokens.shape):
+        logits = [float(h[index] @ w[:, v]) / temperature for v in range(w.shape[1])]
+        top = max(logits)
+        log_total = top + math.log(sum(math.exp(z - top) for z in logits))
+        log_p = [z - log_total for z in logits]
+        log_probs[index] = log_p[tokens[index]]
+        entropy[index] = -sum(math.exp(x) * x for x in log_p)
+    return log_probs, entropy
+
+
+# --------------------------------------------------------------------------------------------
 # Test data
 # --------------------------------------------------------------------------------------------
 

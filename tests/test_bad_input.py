@@ -22,11 +22,11 @@ import numpy as np
 import pytest
 
 import pgjax
-from pgjax import algorithms, runs
+from pgjax import runs
 from pgjax.algorithms.ppo import PPOConfig
 from pgjax.algorithms.trpo import TRPOConfig
 from pgjax.cli import main
-from pgjax.runs import rundir
+from pgjax.runs import registry, rundir
 from pgjax.runs.rundir import RunDirectoryError
 from pgjax.training.config import ConfigError
 
@@ -148,6 +148,17 @@ KERNEL_CASES = {
         "gain",
     ),
     "grpo_eps_zero": (lambda: pgjax.grpo_advantages(L, eps=0.0), ValueError, "eps"),
+    **{
+        f"{kernel.__name__}_empty_group{'_masked' if masked else ''}": (
+            lambda kernel=kernel, masked=masked: kernel(
+                jnp.zeros((3, 0)), jnp.zeros((3, 0), bool) if masked else None
+            ),
+            ValueError,
+            "rewards",
+        )
+        for kernel in (pgjax.grpo_advantages, pgjax.dr_grpo_advantages, pgjax.rloo_advantages)
+        for masked in (False, True)
+    },
     "normalize_eps_negative": (
         lambda: pgjax.normalize_advantages(L, eps=-1e-8),
         ValueError,
@@ -157,6 +168,46 @@ KERNEL_CASES = {
         lambda: pgjax.leave_one_out_baseline(L, axis=1.0),
         ValueError,
         "axis",
+    ),
+    # Q-learning: actions outside [0, A) in a valid transition, as Categorical.log_prob.
+    "q_value_loss_action_minus_one": (
+        lambda: pgjax.q_value_loss(jnp.zeros((2, 3)), jnp.array([0, -1]), jnp.zeros(2)),
+        ValueError,
+        "actions",
+    ),
+    "q_value_loss_action_too_large": (
+        lambda: pgjax.q_value_loss(
+            jnp.zeros((2, 3)), jnp.array([3, 0]), jnp.zeros(2), mask=jnp.array([True, False])
+        ),
+        ValueError,
+        "actions",
+    ),
+    # Schedules: a NaN or infinite setting would anneal to NaN, or silently to `end`.
+    "linear_schedule_start_nan": (
+        lambda: pgjax.linear_schedule(0, NAN, 0.1, 10),
+        ValueError,
+        "start",
+    ),
+    "linear_schedule_end_inf": (lambda: pgjax.linear_schedule(0, 1.0, INF, 10), ValueError, "end"),
+    "linear_schedule_duration_nan": (
+        lambda: pgjax.linear_schedule(0, 1.0, 0.1, NAN),
+        ValueError,
+        "duration",
+    ),
+    "linear_schedule_duration_inf_array": (
+        lambda: pgjax.linear_schedule(0, 1.0, 0.1, jnp.array(INF)),
+        ValueError,
+        "duration",
+    ),
+    "linear_schedule_count_nan": (
+        lambda: pgjax.linear_schedule(NAN, 1.0, 0.1, 10),
+        ValueError,
+        "count",
+    ),
+    "linear_schedule_start_string": (
+        lambda: pgjax.linear_schedule(0, "1.0", 0.1, 10),
+        TypeError,
+        "start",
     ),
     # Natural gradient: impossible settings.
     "max_kl_zero": (lambda: _ngs(max_kl=0.0), ValueError, "max_kl"),
@@ -186,6 +237,79 @@ KERNEL_CASES = {
         lambda: pgjax.sequence_log_ratio(L, L, mask=jnp.ones((4, 3), bool)),
         ValueError,
         "mask",
+    ),
+    # Masks and episode flags given as numbers must be 0/1 when known (traced: nonzero = set).
+    "mask_one_half": (
+        lambda: pgjax.aggregate_loss(L, mask=jnp.full(L.shape, 0.5)),
+        ValueError,
+        "mask",
+    ),
+    "mask_nan": (
+        lambda: pgjax.policy_gradient_loss(L, L, mask=jnp.full(L.shape, NAN)),
+        ValueError,
+        "mask",
+    ),
+    "mask_int_two": (
+        lambda: pgjax.value_loss(L, L, mask=np.full(L.shape, 2)),
+        ValueError,
+        "mask",
+    ),
+    "mask_one_half_sequence_level": (
+        lambda: pgjax.ppo_clip_loss(L, L, L[:, 0], sequence_level=True, mask=L + 0.5),
+        ValueError,
+        "mask",
+    ),
+    "terminated_one_half": (
+        lambda: pgjax.gae(R, R, R, R + 0.5, F, 0.9, 0.9),
+        ValueError,
+        "terminated",
+    ),
+    # Non-numeric arrays (strings, objects) are refused naming the argument, not by JAX's
+    # generic conversion error.
+    "log_probs_strings": (
+        lambda: pgjax.policy_gradient_loss(np.full((3, 4), "-0.5"), L),
+        TypeError,
+        "log_probs",
+    ),
+    "old_log_probs_strings": (
+        lambda: pgjax.ppo_clip_loss(L, np.full((3, 4), "x"), L),
+        TypeError,
+        "old_log_probs",
+    ),
+    "rewards_objects": (
+        lambda: pgjax.gae(np.full((6, 3), None), R, R, F, F, 0.9, 0.9),
+        TypeError,
+        "rewards",
+    ),
+    "log_rhos_strings": (
+        lambda: pgjax.vtrace(R, R, R, F, F, np.full((6, 3), "0"), 0.9),
+        TypeError,
+        "log_rhos",
+    ),
+    "gamma_string_array": (
+        lambda: pgjax.td_errors(R, R, R, F, np.array("0.9")),
+        TypeError,
+        "gamma",
+    ),
+    "mask_strings": (
+        lambda: pgjax.aggregate_loss(L, mask=np.full((3, 4), "1")),
+        TypeError,
+        "mask",
+    ),
+    "terminated_strings": (
+        lambda: pgjax.td_errors(R, R, R, np.full((6, 3), "no"), 0.9),
+        TypeError,
+        "terminated",
+    ),
+    "actions_strings": (
+        lambda: pgjax.q_value_loss(jnp.zeros((2, 3)), np.array(["0", "1"]), jnp.zeros(2)),
+        TypeError,
+        "actions",
+    ),
+    "chosen_strings_in_a_list": (
+        lambda: pgjax.bradley_terry_loss(["1.0", "2.0"], jnp.zeros(2)),
+        TypeError,
+        "chosen",
     ),
     # Distributions: invalid actions, degenerate parameters, shapes.
     "categorical_action_minus_one": (
@@ -227,6 +351,57 @@ KERNEL_CASES = {
         lambda: pgjax.Categorical(jnp.zeros((2, 3))).kl(pgjax.Categorical(jnp.zeros((2, 4)))),
         ValueError,
         "other.logits",
+    ),
+    "categorical_mask_row_with_no_valid_action": (
+        lambda: pgjax.Categorical(
+            jnp.zeros((2, 3)), jnp.array([[True, False, True], [False] * 3])
+        ).log_prob(jnp.array([0, 1])),
+        ValueError,
+        "mask",
+    ),
+    "categorical_mask_shape": (
+        lambda: pgjax.Categorical(jnp.zeros((2, 3)), jnp.ones((2, 4), bool)).entropy(),
+        ValueError,
+        "mask",
+    ),
+    "categorical_mask_batch_shape": (
+        lambda: pgjax.Categorical(jnp.zeros((2, 3)), jnp.ones(3, bool)).mode(),
+        ValueError,
+        "mask",
+    ),
+    "categorical_nan_logit_of_a_valid_action": (
+        lambda: pgjax.Categorical(
+            jnp.array([[0.0, NAN, INF]]), jnp.array([[True, True, False]])
+        ).sample(jax.random.key(0)),
+        ValueError,
+        "logits",
+    ),
+    "categorical_every_valid_logit_minus_inf": (
+        lambda: pgjax.Categorical(jnp.array([[0.0, -INF]]), jnp.array([[False, True]])).entropy(),
+        ValueError,
+        "logits",
+    ),
+    "categorical_kl_other_mask_row_with_no_valid_action": (
+        lambda: pgjax.Categorical(jnp.zeros((1, 2))).kl(
+            pgjax.Categorical(jnp.zeros((1, 2)), jnp.zeros((1, 2), bool))
+        ),
+        ValueError,
+        "mask",
+    ),
+    "categorical_string_logits": (
+        lambda: pgjax.Categorical(np.full((2, 3), "0.0")).entropy(),
+        TypeError,
+        "logits",
+    ),
+    "gaussian_object_log_std": (
+        lambda: pgjax.DiagGaussian(jnp.zeros((5, 2)), np.full(2, None)).entropy(),
+        TypeError,
+        "log_std",
+    ),
+    "tanh_gaussian_string_actions": (
+        lambda: pgjax.TanhGaussian(jnp.zeros((1, 2)), jnp.zeros(2)).log_prob(np.full((1, 2), "0")),
+        TypeError,
+        "actions",
     ),
     "gaussian_log_std_wrong_last_axis": (
         lambda: pgjax.DiagGaussian(jnp.zeros((5, 2)), jnp.zeros(3)).log_prob(jnp.zeros((5, 2))),
@@ -274,6 +449,108 @@ KERNEL_CASES = {
         ValueError,
         "log_std",
     ),
+    "tanh_gaussian_action_outside_bounds": (
+        lambda: pgjax.TanhGaussian(jnp.zeros((1, 2)), jnp.zeros(2), -2.0, 2.0).log_prob(
+            jnp.array([[1.5, 2.5]])
+        ),
+        ValueError,
+        "actions",
+    ),
+    "tanh_gaussian_low_without_high": (
+        lambda: pgjax.TanhGaussian(jnp.zeros((1, 2)), jnp.zeros(2), low=-2.0).mode(),
+        ValueError,
+        "high",
+    ),
+    "tanh_gaussian_high_not_above_low": (
+        lambda: pgjax.TanhGaussian(
+            jnp.zeros((1, 2)), jnp.zeros(2), jnp.array([0.0, 1.0]), jnp.array([1.0, 1.0])
+        ).sample(jax.random.key(0)),
+        ValueError,
+        "high",
+    ),
+    "tanh_gaussian_bounds_shape": (
+        lambda: pgjax.TanhGaussian(
+            jnp.zeros((1, 2)), jnp.zeros(2), jnp.zeros(3), jnp.ones(3)
+        ).mode(),
+        ValueError,
+        "low",
+    ),
+    "tanh_gaussian_infinite_bound": (
+        lambda: pgjax.TanhGaussian(jnp.zeros((1, 2)), jnp.zeros(2), 0.0, INF).mode(),
+        ValueError,
+        "high",
+    ),
+    "beta_alpha_zero": (
+        lambda: pgjax.Beta(jnp.array([[0.0, 1.0]]), jnp.ones((1, 2))).entropy(),
+        ValueError,
+        "alpha",
+    ),
+    "beta_beta_negative": (
+        lambda: pgjax.Beta(jnp.ones((1, 2)), jnp.array([[2.0, -0.5]])).sample(jax.random.key(0)),
+        ValueError,
+        "beta",
+    ),
+    "beta_alpha_nan": (
+        lambda: pgjax.Beta(jnp.array([[NAN]]), jnp.ones((1, 1))).mode(),
+        ValueError,
+        "alpha",
+    ),
+    "beta_beta_infinite": (
+        lambda: pgjax.Beta(jnp.ones((1, 1)), jnp.array([[INF]])).log_prob(jnp.full((1, 1), 0.5)),
+        ValueError,
+        "beta",
+    ),
+    "beta_beta_shape": (
+        lambda: pgjax.Beta(jnp.ones((3, 2)), jnp.ones(2)).entropy(),
+        ValueError,
+        "beta",
+    ),
+    "beta_scalar_alpha": (
+        lambda: pgjax.Beta(jnp.ones(()), jnp.ones(())).entropy(),
+        ValueError,
+        "alpha",
+    ),
+    "beta_action_above_high": (
+        lambda: pgjax.Beta(jnp.ones((1, 2)), jnp.ones((1, 2)), -1.0, 1.0).log_prob(
+            jnp.array([[0.0, 1.01]])
+        ),
+        ValueError,
+        "actions",
+    ),
+    "beta_action_below_unit_interval": (
+        lambda: pgjax.Beta(jnp.ones((1, 1)), jnp.ones((1, 1))).log_prob(jnp.array([[-0.1]])),
+        ValueError,
+        "actions",
+    ),
+    "beta_action_nan": (
+        lambda: pgjax.Beta(jnp.ones((1, 1)), jnp.ones((1, 1))).log_prob(jnp.array([[NAN]])),
+        ValueError,
+        "actions",
+    ),
+    "beta_actions_shape": (
+        lambda: pgjax.Beta(jnp.ones((2, 1)), jnp.ones((2, 1))).log_prob(jnp.full((1, 2), 0.5)),
+        ValueError,
+        "actions",
+    ),
+    "beta_high_below_low": (
+        lambda: pgjax.Beta(jnp.ones((1, 1)), jnp.ones((1, 1)), 1.0, -1.0).entropy(),
+        ValueError,
+        "high",
+    ),
+    "beta_kl_other_bounds": (
+        lambda: pgjax.Beta(jnp.ones((1, 1)), jnp.ones((1, 1))).kl(
+            pgjax.Beta(jnp.ones((1, 1)), jnp.ones((1, 1)), -1.0, 1.0)
+        ),
+        ValueError,
+        "other.low",
+    ),
+    "beta_kl_other_kind": (
+        lambda: pgjax.Beta(jnp.ones((1, 1)), jnp.ones((1, 1))).kl(
+            pgjax.TanhGaussian(jnp.ones((1, 1)), jnp.ones((1, 1)))
+        ),
+        TypeError,
+        "other",
+    ),
 }
 
 
@@ -296,6 +573,18 @@ def test_traced_coefficients_are_documented_as_unchecked_and_not_refused():
         assert "traced" in text and ("not checked" in text or "unchecked" in text), kernel
 
 
+def test_traced_masks_count_every_nonzero_value_as_set_and_say_so():
+    """A traced float mask cannot be checked: 0.5 and NaN count as set, as documented."""
+    losses = jnp.arange(12.0).reshape(3, 4)
+    loss = jax.jit(lambda mask: pgjax.aggregate_loss(losses, mask))
+    mask = np.array([[1.0, 0.0, 0.5, NAN]] * 3, np.float32)
+    np.testing.assert_array_equal(loss(mask), loss((mask != 0).astype(np.float32)))
+    assert loss(mask) != loss((mask == 1).astype(np.float32))
+    for kernel in (pgjax.aggregate_loss, pgjax.policy_gradient_loss, pgjax.grpo_advantages):
+        text = " ".join((kernel.__doc__ + (sys.modules[kernel.__module__].__doc__ or "")).split())
+        assert "traced" in text and "nonzero" in text, kernel
+
+
 # ------------------------------------------------------------------------------------------
 # Configurations and the training API: (thunk, the field the ConfigError names)
 # ------------------------------------------------------------------------------------------
@@ -306,7 +595,7 @@ def _validate(config_class=PPOConfig, env_id="CartPole-v1", **fields):
 
 
 def _run(tmp_path, **kwargs):
-    algorithm = algorithms.get("ppo")
+    algorithm = registry.get("ppo")
     config = kwargs.pop("config", PPOConfig(total_steps=512))
     return runs.run(algorithm, config, kwargs.pop("seeds", [0, 1]), tmp_path / "run", **kwargs)
 
@@ -551,11 +840,16 @@ def test_a_missing_or_corrupt_checkpoint_exits_2_naming_it(finished_run, tmp_pat
     _usage_error(capsys, ["evaluate", str(run_dir), "--episodes", "1"], str(run_dir))
 
 
-def test_resume_without_a_checkpoint_says_so_before_compiling(finished_run, tmp_path, capsys):
+def test_resume_without_a_checkpoint_starts_again_and_recomputes_the_same_run(
+    finished_run, tmp_path
+):
+    # A run killed before its first checkpoint (kill -9 while compiling, say) is not stuck:
+    # resume starts it again from its seeds, which gives the same numbers.
     run_dir = _copy(finished_run[0], tmp_path)
+    before = (run_dir / "metrics.csv").read_bytes()
     shutil.rmtree(run_dir / "checkpoints")
-    out = _usage_error(capsys, ["resume", str(run_dir)], str(run_dir / "checkpoints"))
-    assert out == "" and not (run_dir / "checkpoints").exists()
+    assert main(["resume", str(run_dir), "--no-progress"]) == 0
+    assert (run_dir / "metrics.csv").read_bytes() == before
 
 
 @pytest.mark.parametrize(

@@ -1,11 +1,15 @@
 """The notebooks in notebooks/ run top to bottom, and their repository copies carry no outputs.
 
 Executed with nbclient on the `python3` Jupyter kernel (ipykernel), as CI would: the first cell
-of each notebook skips its `pip install` because pgjax is importable here.
+of each notebook skips its `pip install` because pgjax is importable here. When the environment
+variable `PGJAX_EXECUTED_NOTEBOOKS` names a directory, each executed notebook is written there
+with its outputs, for the documentation build to render (`docs/_ext/pgjax_notebooks.py`)
+without executing the notebooks a second time.
 """
 
 from __future__ import annotations
 
+import os
 import pathlib
 
 import pytest
@@ -14,6 +18,7 @@ nbformat = pytest.importorskip("nbformat")
 
 NOTEBOOKS_DIR = pathlib.Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
+EXECUTED_DIR_VAR = "PGJAX_EXECUTED_NOTEBOOKS"
 CELL_TIMEOUT_S = 300  # a training cell compiles PPO: ~10-30 s on a busy 2-core CPU
 
 
@@ -60,3 +65,7 @@ def test_notebook_runs_top_to_bottom(path, tmp_path):
         if output.get("output_type") == "error"
     ]
     assert not errors
+    executed_dir = os.environ.get(EXECUTED_DIR_VAR)
+    if executed_dir:
+        pathlib.Path(executed_dir).mkdir(parents=True, exist_ok=True)
+        nbformat.write(notebook, pathlib.Path(executed_dir) / path.name)

@@ -43,6 +43,7 @@ def advantages_and_targets(config: A2CConfig, hp, trajectory):
 
 
 def update(config: A2CConfig, state: OnPolicyState) -> tuple[OnPolicyState, dict]:
+    """One A2C update: a rollout, its n-step or GAE advantages, one gradient step."""
     hp = state.hyperparams
     run = on_policy.setup(config, hp)
     rollout_key, key = jax.random.split(state.key)

@@ -32,6 +32,7 @@ from pgjax.training.types import OffPolicyState
 
 
 def network(config: DQNConfig) -> QNetwork:
+    """The Q-network for the config's environment: one Q-value per action."""
     spec = env_spec(config.env_id)
     return QNetwork(
         spec.action_dim, config.hidden_sizes, config.activation, len(spec.observation_shape)
@@ -39,6 +40,7 @@ def network(config: DQNConfig) -> QNetwork:
 
 
 def learners(config: DQNConfig, hp, key, obs) -> off_policy.Learners:
+    """The Q-network's parameters, its target copy and the optimiser state."""
     params = {"q": init_network(network(config), key, obs)}
     opt_state = {"q": off_policy.optimizer(config, hp).init(params["q"])}
     return off_policy.Learners(params, dict(params), opt_state)
@@ -69,20 +71,24 @@ def learn(config: DQNConfig, hp, params, target_params, opt_state, batch, key):
 
 
 def epsilon(config: DQNConfig, hp, env_steps) -> jax.Array:
+    """ε after `env_steps` environment steps: linear from `epsilon_start` to `epsilon_end`."""
     duration = hp["exploration_fraction"] * config.total_steps
     return pgjax.linear_schedule(env_steps, hp["epsilon_start"], hp["epsilon_end"], duration)
 
 
 def explore(config: DQNConfig, hp, params, obs, key, env_steps):
+    """ε-greedy actions on the online Q-network."""
     q_values = network(config).apply(params["q"], obs)
     return pgjax.epsilon_greedy(q_values, epsilon(config, hp, env_steps)).sample(key)
 
 
 def init(config: DQNConfig, key: jax.Array, hyperparams: dict | None = None) -> OffPolicyState:
+    """The off-policy state: environments, an empty replay buffer and fresh learners."""
     return off_policy.init(config, key, hyperparams, functools.partial(learners, config))
 
 
 def update(config: DQNConfig, state: OffPolicyState) -> tuple[OffPolicyState, dict]:
+    """One DQN update: ε-greedy steps into the replay buffer, then the TD gradient steps."""
     hp = state.hyperparams
     state, metrics = off_policy.update(
         config,

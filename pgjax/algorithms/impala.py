@@ -63,6 +63,7 @@ class Batch(NamedTuple):
 
 
 def init(config: IMPALAConfig, key: jax.Array, hyperparams: dict | None = None) -> IMPALAState:
+    """As every on-policy algorithm, plus the ring of the actors' L lagging parameter sets."""
     state = on_policy.init(config, key, hyperparams)
     lagged = None
     if config.policy_lag:
@@ -167,6 +168,8 @@ def _lagged(config: IMPALAConfig, state: IMPALAState):
 
 
 def update(config: IMPALAConfig, state: IMPALAState) -> tuple[IMPALAState, dict]:
+    """One IMPALA update: the lagging actors' rollout, the learner's V-trace step, the ring moved
+    on."""
     rollout_key, key = jax.random.split(state.key)
     actor_params, ring = _lagged(config, state)
     env, trajectory = collect(config, state.hyperparams, actor_params, state.env, rollout_key)

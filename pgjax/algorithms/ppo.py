@@ -1,11 +1,14 @@
 """Proximal policy optimisation (Schulman et al., 2017, https://arxiv.org/abs/1707.06347).
 
-for each update:
-    collect T steps in N environments with π_old             (rollout)
-    Â, V̂ ← GAE(r, V_old, V_old(s'), terminated, truncated)   (advantages)
-    for each epoch, for each shuffled minibatch:
-        L = clipped surrogate(π_θ/π_old, Â) + c_v · value loss + c_H · entropy loss
-        θ ← Adam(θ, ∇L)                                        (update)
+    for each update:
+        collect T steps in N environments with π_old             (rollout)
+        Â, V̂ ← GAE(r, V_old, V_old(s'), terminated, truncated)   (advantages)
+        for each epoch, for each shuffled minibatch:
+            L = clipped surrogate(π_θ/π_old, Â) + c_v · value loss + c_H · entropy loss
+            θ ← Adam(θ, ∇L)                                        (update)
+
+With `normalize_advantages` the advantages are standardised per minibatch; with `clip_value`
+the value loss is clipped around the old values by the same ε as the ratio.
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ def loss(config: PPOConfig, network, hp, params, batch: Batch):
 
 
 def update(config: PPOConfig, state: OnPolicyState) -> tuple[OnPolicyState, dict]:
+    """One PPO update: a rollout, GAE, then the clipped-surrogate epochs over minibatches."""
     hp = state.hyperparams
     run = on_policy.setup(config, hp)
     rollout_key, epoch_key, key = jax.random.split(state.key, 3)

@@ -64,6 +64,7 @@ def episode_returns(trajectory, gamma, bootstrap: bool) -> jax.Array:
 
 
 def update(config: REINFORCEConfig, state: OnPolicyState) -> tuple[OnPolicyState, dict]:
+    """One REINFORCE update: whole episodes, their returns and baseline, one gradient step."""
     hp = state.hyperparams
     run = on_policy.setup(config, hp)
     learned = config.baseline == "value"

@@ -43,6 +43,7 @@ NUM_CRITICS = 2
 
 
 def networks(config: SACConfig) -> tuple[SquashedGaussianActor, Critic]:
+    """The tanh-Gaussian actor and the critic (one module, its twin parameter sets stacked)."""
     spec = env_spec(config.env_id)
     actor = SquashedGaussianActor(
         spec.action_dim, config.hidden_sizes, config.activation, len(spec.observation_shape)
@@ -64,6 +65,7 @@ def q_values(config: SACConfig, critic_params, obs, action) -> jax.Array:
 
 
 def learners(config: SACConfig, hp, key, obs) -> off_policy.Learners:
+    """The actor, the twin critics and their target copies, log α, and their optimiser states."""
     actor, critic = networks(config)
     actor_key, critic_key = jax.random.split(key)
     no_action = jnp.zeros((obs.shape[0], env_spec(config.env_id).action_dim))
@@ -146,10 +148,13 @@ def explore(config: SACConfig, params, obs, key, env_steps):
 
 
 def init(config: SACConfig, key: jax.Array, hyperparams: dict | None = None) -> OffPolicyState:
+    """The off-policy state: environments, an empty replay buffer and fresh learners."""
     return off_policy.init(config, key, hyperparams, functools.partial(learners, config))
 
 
 def update(config: SACConfig, state: OffPolicyState) -> tuple[OffPolicyState, dict]:
+    """One SAC update: steps of the stochastic actor into the replay buffer, then the gradient
+    steps."""
     return off_policy.update(
         config,
         state,

@@ -36,6 +36,8 @@ from pgjax.training.types import OnPolicyState
 
 
 class CriticBatch(NamedTuple):
+    """What the critic regresses on: observations and value targets, `[T, N, ...]`."""
+
     obs: jax.Array
     targets: jax.Array
 
@@ -46,6 +48,7 @@ def init(config: TRPOConfig, key: jax.Array, hyperparams: dict | None = None) ->
 
 
 def update(config: TRPOConfig, state: OnPolicyState) -> tuple[OnPolicyState, dict]:
+    """One TRPO update: a rollout, GAE, the natural-gradient actor step, the critic epochs."""
     hp = state.hyperparams
     run = on_policy.setup(config, hp)
 

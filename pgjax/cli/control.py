@@ -13,11 +13,10 @@ environment's preset fills the ones not given.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from pgjax.cli import options as opts
-from pgjax.cli.session import Report, drive, say
+from pgjax.cli.session import Report, say, train_new
 
 
 def common_parser(name: str, prog: str, description: str) -> opts.Parser:
@@ -123,47 +122,17 @@ def read_config_file(name: str, path: Path) -> tuple[dict, list[int] | None]:
     return fields, seeds
 
 
-def prepare(name: str, parse: opts.Parser, args, run_options, *, fields=None, check=None):
-    """What every control command that trains does once its options are parsed: start the
-    devices, build the algorithm's config (the environment's preset, then `fields`, then the
-    command line's options) and check it with the run options and `check(algorithm, config)`
-    (a ConfigError is a user error naming the option), enable the compile cache, and choose a
-    run directory that is free (unless --overwrite).
+def build_config(name: str, args, fields: dict | None = None):
+    """`() -> config` of a control command: the environment's preset (or `--preset`'s), then
+    `fields` (a --config file's), then the options given on the command line."""
+    from pgjax.runs import registry
 
-    Returns:
-      `(algorithm, config, run_dir, checked)`, `checked` what `check` returned.
-    """
-    opts.start_devices(args)
-
-    import jax
-
-    from pgjax.runs import distributed, registry, rundir
-    from pgjax.runs.record import check_run
-    from pgjax.training.config import ConfigError
-
-    algorithm = registry.get(name)
-    config_class = algorithm.config_class
+    config_class = registry.config_class(name)
     fields = dict(fields or {})
     env_id = args.env_id or fields.pop("env_id", None) or config_class.env_id
     fields.pop("env_id", None)
-    try:
-        config = config_class.for_env(
-            env_id, args.preset, **{**fields, **opts.config_overrides(args, config_class)}
-        )
-        check_run(algorithm, config, run_options)
-        checked = check(algorithm, config) if check is not None else None
-    except ConfigError as error:
-        raise opts.config_error(error, parse.prog) from None
-    opts.enable_compile_cache(args.compile_cache)
-    if args.out is None and jax.process_count() > 1:
-        raise opts.UsageError("--out is required when several processes share a run.")
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    run_dir = Path(args.out or Path("runs") / f"{name}-{config.environment}-{stamp}")
-    # A run directory in use is refused now, before the progress bar; --overwrite waits for the
-    # session's own checks, so that a bad invocation never deletes a good run.
-    if not args.overwrite:
-        distributed.on_primary(lambda: rundir.prepare(run_dir, False), rundir.RunDirectoryError)
-    return algorithm, config, run_dir, checked
+    overrides = {**fields, **opts.config_overrides(args, config_class)}
+    return lambda: config_class.for_env(env_id, args.preset, **overrides)
 
 
 def train(name: str, argv: list[str]) -> int:
@@ -174,42 +143,13 @@ def train(name: str, argv: list[str]) -> int:
     if args.config_file is not None:
         fields, file_seeds = read_config_file(name, args.config_file)
     seeds = opts.seeds_of(args, file_seeds)
-    run_options = opts.run_options(args)
     asynchronous = opts.async_options(args)
+    opts.start_devices(args)
+    from pgjax.runs import registry
 
-    def check(algorithm, config):
-        if asynchronous is not None:
-            from pgjax.runs import api
-
-            api.check_async(algorithm, run_options, asynchronous)
-
-    algorithm, config, run_dir, _ = prepare(
-        name, parse, args, run_options, fields=fields, check=check
-    )
-    from pgjax.runs import api
-
-    # What the report needs of the run record before the session writes it.
-    record = {
-        "env_id": config.environment,
-        "seeds": seeds,
-        "options": {"eval_episodes": args.eval_episodes},
-    }
-    if asynchronous is not None:
-        record["runtime"] = "async"
-
-    def start(progress):
-        return api.run(
-            algorithm,
-            config,
-            seeds,
-            run_dir,
-            options=run_options,
-            async_options=asynchronous,
-            overwrite=args.overwrite,
-            progress=progress,
-        )
-
-    return drive(start, algorithm, config, record, run_dir, args.no_progress, REPORT)
+    algorithm = registry.get(name)
+    config = build_config(name, args, fields)
+    return train_new(parse.prog, args, algorithm, config, REPORT, asynchronous, seeds)
 
 
 # ---------------------------------------------------------------------------- the report

@@ -166,7 +166,7 @@ def _interrupt(number, frame):
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    from pgjax.runs.rundir import RunDirectoryError
+    from pgjax.runs.errors import RunDirectoryError
     from pgjax.training.config import ConfigError
 
     # SIGTERM outside a training session (which handles both itself) ends the command like

@@ -21,11 +21,10 @@ checkpoints and resume of `pgjax train`. At the end the run directory also gets
 from __future__ import annotations
 
 import io
-import time
 from pathlib import Path
 
 from pgjax.cli import options as opts
-from pgjax.cli.session import Report, drive, say
+from pgjax.cli.session import Report, say, train_new
 
 CURVES = ("rm_score", "true_reward", "kl_sequence", "response_length")
 LABELS = {
@@ -74,47 +73,14 @@ def train(argv: list[str]) -> int:
         raise opts.UsageError(f"usage: pgjax rlhf {{{choices}}} [options] (see --help)")
     parse = parser(argv[0])
     args = parse.parse_args(argv[1:])
-    seeds = opts.seeds_of(args)
-    run_options = opts.run_options(args)
+    opts.seeds_of(args)
     opts.start_devices(args)
-
-    import jax
-
-    from pgjax.runs import api, distributed, rundir
-    from pgjax.runs.record import check_run
-    from pgjax.training.config import ConfigError
-
     algorithm = registry.get(_name(argv[0]))
-    try:
-        config = algorithm.config_class(**opts.config_overrides(args, algorithm.config_class))
-        check_run(algorithm, config, run_options)
-    except ConfigError as error:
-        raise opts.config_error(error, parse.prog) from None
-    opts.enable_compile_cache(args.compile_cache)
-    if args.out is None and jax.process_count() > 1:
-        raise opts.UsageError("--out is required when several processes share a run.")
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    run_dir = Path(args.out or Path("runs") / f"{algorithm.name}-{stamp}")
-    if not args.overwrite:
-        distributed.on_primary(lambda: rundir.prepare(run_dir, False), rundir.RunDirectoryError)
-    record = {
-        "env_id": config.environment,
-        "seeds": seeds,
-        "options": {"eval_episodes": args.eval_episodes},
-    }
 
-    def start(progress):
-        return api.run(
-            algorithm,
-            config,
-            seeds,
-            run_dir,
-            options=run_options,
-            overwrite=args.overwrite,
-            progress=progress,
-        )
+    def build_config():
+        return algorithm.config_class(**opts.config_overrides(args, algorithm.config_class))
 
-    return drive(start, algorithm, config, record, run_dir, args.no_progress, REPORT)
+    return train_new(parse.prog, args, algorithm, build_config, REPORT)
 
 
 # ---------------------------------------------------------------------------- the report

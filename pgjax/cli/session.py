@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,6 +34,81 @@ class Report:
     progress: Callable
     finish: Callable
     show: Callable
+
+
+def prepare(prog, args, algorithm, build_config, run_options, check=None):
+    """What every command that starts a run does once its options are parsed and the devices
+    started: build the config (`build_config()`) and check it with the run options and
+    `check(algorithm, config)` before anything compiles (a ConfigError is a user error naming
+    the option), enable the compile cache, and choose a run directory, refused when in use
+    (unless --overwrite).
+
+    Returns:
+      `(config, run_dir, checked)`, `checked` what `check` returned.
+    """
+    import jax
+
+    from pgjax.cli import options as opts
+    from pgjax.runs import distributed, rundir
+    from pgjax.runs.record import check_run
+    from pgjax.training.config import ConfigError
+
+    try:
+        config = build_config()
+        check_run(algorithm, config, run_options)
+        checked = check(algorithm, config) if check is not None else None
+    except ConfigError as error:
+        raise opts.config_error(error, prog) from None
+    opts.enable_compile_cache(args.compile_cache)
+    if args.out is None and jax.process_count() > 1:
+        raise opts.UsageError("--out is required when several processes share a run.")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    run_dir = Path(args.out or Path("runs") / f"{algorithm.name}-{config.environment}-{stamp}")
+    # A run directory in use is refused now, before the progress bar; --overwrite waits for the
+    # session's own checks, so that a bad invocation never deletes a good run.
+    if not args.overwrite:
+        distributed.on_primary(lambda: rundir.prepare(run_dir, False), rundir.RunDirectoryError)
+    return config, run_dir, checked
+
+
+def train_new(
+    prog, args, algorithm, build_config, report: Report, async_options=None, seeds=None
+) -> int:
+    """The shared path of the commands that start a run (`pgjax train`, `pgjax rlhf`):
+    `prepare`, then `drive` the run (`seeds`: default `--seeds` from `--seed`)."""
+    from pgjax.cli import options as opts
+    from pgjax.runs import api
+
+    seeds = opts.seeds_of(args) if seeds is None else seeds
+    run_options = opts.run_options(args)
+
+    def check(algorithm, config):
+        if async_options is not None:
+            api.check_async(algorithm, run_options, async_options)
+
+    config, run_dir, _ = prepare(prog, args, algorithm, build_config, run_options, check)
+    # What the report needs of the run record before the session writes it.
+    record = {
+        "env_id": config.environment,
+        "seeds": seeds,
+        "options": {"eval_episodes": args.eval_episodes},
+    }
+    if async_options is not None:
+        record["runtime"] = "async"
+
+    def start(progress):
+        return api.run(
+            algorithm,
+            config,
+            seeds,
+            run_dir,
+            options=run_options,
+            async_options=async_options,
+            overwrite=args.overwrite,
+            progress=progress,
+        )
+
+    return drive(start, algorithm, config, record, run_dir, args.no_progress, report)
 
 
 def say(*args, **kwargs) -> None:

@@ -20,8 +20,8 @@ from __future__ import annotations
 import math
 
 from pgjax.cli import options as opts
-from pgjax.cli.control import check_control, common_parser, prepare
-from pgjax.cli.session import Report, drive, say
+from pgjax.cli.control import build_config, check_control, common_parser
+from pgjax.cli.session import Report, drive, prepare, say
 
 
 def _pairs(texts: list[str], option: str) -> dict[str, list[float]]:
@@ -169,8 +169,14 @@ def sweep(name: str, argv: list[str]) -> int:
             pbt=_pbt_options(args, config.num_updates),
         )
 
-    algorithm, config, run_dir, plan = prepare(name, parse, args, run_options, check=check)
+    opts.start_devices(args)
+    from pgjax.runs import registry
     from pgjax.runs import sweep as sweeps
+
+    algorithm = registry.get(name)
+    config, run_dir, plan = prepare(
+        parse.prog, args, algorithm, build_config(name, args), run_options, check
+    )
 
     record = {
         "env_id": config.environment,

@@ -28,6 +28,8 @@ class Wrapper:
 
 @struct.dataclass
 class EpisodeStatisticsState:
+    """The wrapped state and each environment's running episode return and length `[N]`."""
+
     env_state: Any
     episode_return: jax.Array  # [N] return of the running episode so far
     episode_length: jax.Array  # [N]
@@ -104,6 +106,8 @@ def normalize_observation(moments: RunningMoments, obs: jax.Array, clip=10.0) ->
 
 @struct.dataclass
 class NormalizeObservationState:
+    """The wrapped state and the running moments of the observations."""
+
     env_state: Any
     moments: RunningMoments
 
@@ -133,6 +137,8 @@ class NormalizeObservation(Wrapper):
 
 @struct.dataclass
 class ScaleRewardState:
+    """The wrapped state, each environment's running discounted return `[N]` and its moments."""
+
     env_state: Any
     discounted_return: jax.Array  # [N]
     moments: RunningMoments

@@ -14,15 +14,48 @@ import numpy as np
 
 
 def compute_dtype(*arrays) -> jnp.dtype:
-    """The float dtype to compute in: float32 at least (bfloat16/float16 accumulate in float32)."""
-    dtypes = [jnp.asarray(a).dtype for a in arrays if a is not None]
+    """The float dtype to compute in: float32 at least (bfloat16/float16 accumulate in float32).
+
+    Non-numeric inputs are skipped here; their own conversion (`as_float`, `as_bool`) refuses
+    them by name."""
+    dtypes = [jnp.asarray(a).dtype for a in arrays if a is not None and _non_numeric(a) is None]
     floats = [d for d in dtypes if jnp.issubdtype(d, jnp.floating)]
     return jnp.result_type(jnp.float32, *floats)
 
 
+def _non_numeric(x):
+    """The dtype of `x` if it is an array (or array-like) of something other than numbers or
+    bools, e.g. strings or objects; None otherwise, and for what NumPy cannot read (a list of
+    tracers, which JAX converts itself)."""
+    dtype = getattr(x, "dtype", None)
+    if dtype is None:
+        try:
+            dtype = np.asarray(x).dtype
+        except (jax.errors.JAXTypeError, TypeError, ValueError):
+            return None
+    try:
+        numeric = jnp.issubdtype(dtype, jnp.number) or jnp.issubdtype(dtype, jnp.bool_)
+    except TypeError:  # not a dtype at all
+        numeric = False
+    return None if numeric else dtype
+
+
+def as_array(fn: str, name: str, x) -> jax.Array:
+    """`x` as a JAX array of numbers or bools. Strings, objects and anything else JAX cannot read
+    raise TypeError naming the kernel and the argument; checked before JAX converts `x`, whose
+    own error names neither."""
+    dtype = _non_numeric(x)
+    if dtype is not None:
+        raise TypeError(f"{fn}: `{name}` must be an array of numbers, got dtype {dtype}.")
+    try:
+        return jnp.asarray(x)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{fn}: `{name}` must be an array of numbers: {error}") from None
+
+
 def as_float(fn: str, name: str, x, dtype) -> jax.Array:
     """Converts `x` to the float compute dtype; bool and integer inputs are accepted as numbers."""
-    x = jnp.asarray(x)
+    x = as_array(fn, name, x)
     if not (
         jnp.issubdtype(x.dtype, jnp.floating)
         or jnp.issubdtype(x.dtype, jnp.integer)
@@ -33,13 +66,28 @@ def as_float(fn: str, name: str, x, dtype) -> jax.Array:
 
 
 def as_bool(fn: str, name: str, x) -> jax.Array:
-    """Converts an episode-boundary flag to bool; floats must be 0/1 flags (nonzero means set)."""
-    x = jnp.asarray(x)
+    """Converts a mask or an episode-boundary flag to bool.
+
+    Integer and float flags must be 0/1. Known at trace time (an eager call, a constant), any
+    other value (0.5, NaN, 2) raises ValueError naming the kernel and the argument. Traced (an
+    argument of a jitted or vmapped function) the values cannot be checked: every nonzero value,
+    NaN included, then counts as set.
+    """
+    x = as_array(fn, name, x)
     if x.dtype == jnp.bool_:
         return x
-    if jnp.issubdtype(x.dtype, jnp.integer) or jnp.issubdtype(x.dtype, jnp.floating):
-        return x != 0
-    raise TypeError(f"{fn}: `{name}` must be a bool (or 0/1) array, got dtype {x.dtype}.")
+    if not (jnp.issubdtype(x.dtype, jnp.integer) or jnp.issubdtype(x.dtype, jnp.floating)):
+        raise TypeError(f"{fn}: `{name}` must be a bool (or 0/1) array, got dtype {x.dtype}.")
+    value = concrete_value(x)
+    if value is not None:
+        bad = (value != 0) & (value != 1)
+        if bad.any():
+            where = "" if value.ndim == 0 else f" (one of its {value.size} values)"
+            raise ValueError(
+                f"{fn}: `{name}` must hold bools or 0/1, got {value[bad][0]}{where}; a traced "
+                "one counts every nonzero value as set."
+            )
+    return x != 0
 
 
 def check_rank(fn: str, name: str, x, min_rank: int, what: str) -> None:
@@ -58,8 +106,8 @@ def check_shape(fn: str, name: str, x, expected: Sequence[int], like: str) -> No
         )
 
 
-def _concrete(x):
-    """The value of `x` if it is known at trace time, else None."""
+def concrete_value(x) -> np.ndarray | None:
+    """The value of `x` as a NumPy array if it is known at trace time, else None (a tracer)."""
     try:
         return np.asarray(x)
     except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
@@ -97,7 +145,7 @@ def check_range(fn: str, name: str, x, *, at_least=None, above=None, at_most=Non
     """Raises ValueError when `x` is known at trace time and any of its values is NaN or out of
     range (`above`/`below` strict, `at_least`/`at_most` inclusive). A traced value (a vmapped
     hyperparameter, an argument of a jitted function) cannot be checked and passes unchecked."""
-    value = _concrete(x)
+    value = concrete_value(x)
     if value is None or not value.size:
         return
     value = value.astype(np.float64)
@@ -119,6 +167,31 @@ def check_range(fn: str, name: str, x, *, at_least=None, above=None, at_most=Non
         if bad.any():
             got = value.reshape(-1)[np.argmax(bad.reshape(-1))]
             raise ValueError(f"{fn}: `{name}` must be {text}, got {got}{where}.")
+
+
+def check_finite(fn: str, name: str, x) -> None:
+    """Raises ValueError when `x` is known at trace time and any of its values is NaN or ±inf. A
+    traced value cannot be checked and passes unchecked."""
+    value = concrete_value(x)
+    if value is None or not value.size:
+        return
+    bad = ~np.isfinite(value.astype(np.float64))
+    if bad.any():
+        where = "" if value.ndim == 0 else f" (one of its {value.size} values)"
+        raise ValueError(f"{fn}: `{name}` must be finite, got {value[bad][0]}{where}.")
+
+
+def check_not_above(fn: str, name: str, x, other_name: str, other) -> None:
+    """Raises ValueError when `x` > `other` and both are known at trace time (traced values pass
+    unchecked), e.g. a lower bound above its upper bound."""
+    x_value, other_value = concrete_value(x), concrete_value(other)
+    if x_value is None or other_value is None:
+        return
+    if np.any(x_value.astype(np.float64) > other_value.astype(np.float64)):
+        raise ValueError(
+            f"{fn}: `{name}` must be <= `{other_name}`, got {name}={x_value} and "
+            f"{other_name}={other_value}."
+        )
 
 
 def check_scalar(fn: str, name: str, x, **bounds):
@@ -159,12 +232,52 @@ def select(mask, x, fill=0.0):
     return x if mask is None else jnp.where(mask, x, fill)
 
 
+def safe_product(a, b):
+    """`a · b`, whose gradient reaches neither factor where either is NaN or ±inf.
+
+    The gradient of a product with respect to one factor is the cotangent times the other, and
+    0 · NaN is NaN: a result nobody reads (another episode's, a masked-out one) has a zero
+    cotangent, yet its non-finite factor would still put NaN into the gradient of the finite one.
+    The double `where`: both factors are replaced by 0 wherever either is non-finite before they
+    are multiplied, and there the product of the raw factors is selected as a constant. The value
+    is `a · b` everywhere, non-finite ones included; the gradient is exact wherever both factors
+    are finite and 0 elsewhere.
+    """
+    finite = jnp.isfinite(a) & jnp.isfinite(b)
+    product = jnp.where(finite, a, 0.0) * jnp.where(finite, b, 0.0)
+    return jnp.where(finite, product, jax.lax.stop_gradient(a * b))
+
+
+def action_indices(fn: str, actions, num_actions: int, valid=None):
+    """`(indices, in_range)` of integer `actions` into an axis of `num_actions` (`[*B]` each).
+
+    An action outside [0, A) raises ValueError when it is known at trace time (where `valid` is
+    set, if a `valid` mask is given; a traced mask hides which actions count, so none is refused).
+    Traced, such an action gets index 0 and `in_range` False: the caller turns it into NaN, never
+    another action's value (−1 must not wrap around to the last action).
+    """
+    value = concrete_value(actions)
+    if value is not None:
+        bad = (value < 0) | (value >= num_actions)
+        if valid is not None:
+            valid = concrete_value(valid)
+            bad &= np.zeros_like(bad) if valid is None else valid.astype(bool)
+        if bad.any():
+            got = value[bad][0]
+            raise ValueError(f"{fn}: `actions` must lie in [0, {num_actions}), got {got}.")
+    in_range = (actions >= 0) & (actions < num_actions)
+    return jnp.where(in_range, actions, 0).astype(jnp.int32), in_range
+
+
 def check_choice(fn: str, name: str, value, choices: Sequence[str]) -> None:
     if value not in choices:
         raise ValueError(f"{fn}: `{name}` must be one of {tuple(choices)}, got {value!r}.")
 
 
 def check_mask(fn: str, mask, shape: Sequence[int], like: str) -> jax.Array | None:
+    """`mask` (of exactly `shape`) as bool, or None. A bool mask is the norm; a 0/1 integer or
+    float mask is accepted and checked when known at trace time (see `as_bool`: traced, every
+    nonzero value counts as set)."""
     if mask is None:
         return None
     check_shape(fn, "mask", mask, shape, like)

@@ -10,7 +10,8 @@ Group functions take `[*B, G]` with the group axis last: G samples (responses) f
 prompt/state, as in LLM fine-tuning.
 
 Masks select, they never multiply: NaN or ±inf in a masked-out element reaches no result and no
-gradient.
+gradient. A mask is bool, or numbers that are 0/1: any other value (0.5, NaN) raises ValueError
+when known at trace time; traced, it cannot be checked and every nonzero value counts as set.
 """
 
 from __future__ import annotations
@@ -76,17 +77,41 @@ def leave_one_out_baseline(
     return jnp.where(others > 0, total / jnp.maximum(others, 1.0), 0.0)
 
 
-def _group_stats(fn: str, rewards, mask):
+def _groups(fn: str, rewards, mask):
+    """`(rewards, mask, weights, shifted)` of `[*B, G]` groups: `shifted` is each reward minus its
+    group's first valid one (0 where masked out).
+
+    Shifting first makes a group of equal rewards centre to exactly 0 (a float32 mean of equal
+    values is off by an ulp, which GRPO's division by a std of the same ulp blew up to |A| ≈ 0.2
+    for rewards near 3)."""
     _checks.check_rank(fn, "rewards", rewards, 1, "[*B, G] with the group axis last")
+    if jnp.shape(rewards)[-1] == 0:
+        raise ValueError(
+            f"{fn}: `rewards` has an empty group axis, shape {jnp.shape(rewards)}; a group "
+            "([*B, G], the group axis last) needs at least one sample."
+        )
     rewards, mask, weights = _masked(fn, "rewards", rewards, mask)
-    count = jnp.maximum(weights.sum(-1, keepdims=True), 1.0)
-    # Shift by each group's first valid reward first: a group of equal rewards then centres to
-    # exactly 0 (a float32 mean of equal values is off by an ulp, which GRPO's division by a
-    # std of the same ulp blew up to |A| ≈ 0.2 for rewards near 3).
     first = rewards[..., :1] if mask is None else _first_valid(rewards, mask)
-    shifted = _checks.select(mask, rewards - first)
+    return rewards, mask, weights, _checks.select(mask, rewards - first)
+
+
+def _group_stats(fn: str, rewards, mask):
+    rewards, mask, weights, shifted = _groups(fn, rewards, mask)
+    count = jnp.maximum(weights.sum(-1, keepdims=True), 1.0)
     mean = shifted.sum(-1, keepdims=True) / count
     return rewards, mask, _checks.select(mask, shifted - mean), count
+
+
+def _spread(centred: jax.Array, count, axis=None) -> jax.Array:
+    """√(Σ centred² / count) over `axis` (kept), computed without overflow: (1e30)² is inf in
+    float32, so the squares are those of centred / max|centred| (at most 1), and that scale, a
+    constant to autodiff (the root is homogeneous in it), multiplies back after the root."""
+    scale = jnp.max(jnp.abs(centred), axis=axis, keepdims=True, initial=0.0)
+    scale = jax.lax.stop_gradient(jnp.where(scale > 0, scale, 1.0))
+    mean_square = jnp.square(centred / scale).sum(axis, keepdims=True) / count
+    # The floor keeps the gradient finite (not 0 · ∞ = NaN) when the spread is exactly 0; it never
+    # binds otherwise (the largest term alone is 1 / count).
+    return scale * jnp.sqrt(jnp.maximum(mean_square, jnp.finfo(centred.dtype).tiny))
 
 
 def _first_valid(x: jax.Array, mask: jax.Array) -> jax.Array:
@@ -109,10 +134,12 @@ def grpo_advantages(
     (the default) is the population std; `ddof=1` the unbiased sample estimate that TRL's
     `GRPOTrainer` and verl's `compute_grpo_outcome_advantage` compute (torch's `std`): larger by
     √(n / (n − 1)), e.g. 7% for groups of 8, so the advantages are that much smaller. A group
-    whose rewards are all equal gets zeros, and so does a group of n ≤ ddof samples.
+    whose rewards are all equal gets zeros, and so does a group of n ≤ ddof samples. The std is
+    computed from deviations scaled by the group's largest one, so rewards near ±1e30 (whose
+    squares overflow float32) are normalised correctly.
 
     Args:
-      rewards: `[*B, G]` float, one scalar reward per sample of each group.
+      rewards: `[*B, G]` float, one scalar reward per sample of each group, G ≥ 1.
       mask: optional `[*B, G]` bool, valid samples.
       eps: scalar float > 0, added to the std (checked when known at trace time).
       ddof: static int, 0 or 1: the std divides by n − ddof.
@@ -124,8 +151,7 @@ def grpo_advantages(
     _checks.check_scalar(fn, "eps", eps, above=0)
     _checks.check_choice(fn, "ddof", ddof, (0, 1))
     _, _, centred, count = _group_stats(fn, rewards, mask)
-    std = jnp.sqrt(jnp.square(centred).sum(-1, keepdims=True) / jnp.maximum(count - ddof, 1.0))
-    return centred / (std + eps)
+    return centred / (_spread(centred, jnp.maximum(count - ddof, 1.0), axis=-1) + eps)
 
 
 def dr_grpo_advantages(rewards: jax.Array, mask: jax.Array | None = None) -> jax.Array:
@@ -137,7 +163,7 @@ def dr_grpo_advantages(rewards: jax.Array, mask: jax.Array | None = None) -> jax
     dividing by the std over-weights groups that are almost all right or all wrong.
 
     Args:
-      rewards: `[*B, G]` float.
+      rewards: `[*B, G]` float, G ≥ 1 samples per group.
       mask: optional `[*B, G]` bool.
 
     Returns:
@@ -153,18 +179,21 @@ def rloo_advantages(rewards: jax.Array, mask: jax.Array | None = None) -> jax.Ar
 
     Kool et al. (2019); Ahmadian et al. (2024), "Back to basics: revisiting REINFORCE style
     optimization for learning from human feedback in LLMs", https://arxiv.org/abs/2402.14740.
+    A group of equal rewards gets exactly 0; a sample with no valid peer has baseline 0, so its
+    advantage is its reward (as `leave_one_out_baseline`).
 
     Args:
-      rewards: `[*B, G]` float.
+      rewards: `[*B, G]` float, G ≥ 1 samples per group.
       mask: optional `[*B, G]` bool.
 
     Returns:
       `[*B, G]` float (0 where masked out).
     """
-    fn = "rloo_advantages"
-    _checks.check_rank(fn, "rewards", rewards, 1, "[*B, G] with the group axis last")
-    rewards, mask, _ = _masked(fn, "rewards", rewards, mask)
-    return _checks.select(mask, rewards - leave_one_out_baseline(rewards, mask, axis=-1))
+    rewards, mask, weights, shifted = _groups("rloo_advantages", rewards, mask)
+    # r_i − mean_{j≠i} r_j is unchanged by the shift, which makes equal rewards give exactly 0.
+    peers = weights.sum(-1, keepdims=True) - weights
+    baseline = (shifted.sum(-1, keepdims=True) - shifted) / jnp.maximum(peers, 1.0)
+    return _checks.select(mask, jnp.where(peers > 0, shifted - baseline, rewards))
 
 
 def normalize_advantages(
@@ -175,7 +204,9 @@ def normalize_advantages(
     .. math:: \tilde A = (A - \mu_m) / (\sigma_m + \epsilon)
 
     with μ_m, σ_m the masked mean and (population) standard deviation, computed in two passes in
-    at least float32. A batch of one element (or of equal elements) gives zeros, never NaN;
+    at least float32, σ from deviations scaled by the largest one (so advantages near ±1e30,
+    whose squares overflow float32, are normalised correctly rather than to zeros). A batch of
+    one element (or of equal elements) gives zeros, never NaN;
     masked-out elements are returned as 0. A common PPO implementation detail (Andrychowicz et
     al., 2021, "What matters in on-policy RL?", https://arxiv.org/abs/2006.05990).
 
@@ -203,7 +234,4 @@ def normalize_advantages(
     shifted = advantages - shift
     mean = _checks.select(mask, shifted).sum() / count
     centred = _checks.select(mask, shifted - mean)
-    # The floor keeps the gradient finite (not 0 · ∞ = NaN) when the variance is exactly 0.
-    variance = jnp.maximum(jnp.square(centred).sum() / count, jnp.finfo(dtype).tiny)
-    std = jnp.sqrt(variance)
-    return centred / (std + eps)
+    return centred / (_spread(centred, count) + eps)

@@ -4,6 +4,9 @@ RL data is `[T, *B]` and usually reduced with a masked mean over everything. Lan
 fine-tuning data is `[*B, L]` (sequence axis last) where the choice of reduction changes the
 objective: a token-mean weighs long answers more than a sequence-mean of token-means does, and
 dividing a token-sum by a constant (Dr. GRPO) removes the length bias of both.
+
+A mask is bool, or numbers that are 0/1: any other value (0.5, NaN) raises ValueError when known at
+trace time; traced, it cannot be checked and every nonzero value counts as set.
 """
 
 from __future__ import annotations

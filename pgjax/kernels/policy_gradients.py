@@ -3,9 +3,11 @@ weighted surrogate of TRPO, PPO's clipped surrogate and its variants, and the cl
 diagnostic.
 
 Masks select, they never multiply: every input is replaced by 0 in masked-out elements before
-anything is computed from it, so NaN or ±inf there (e.g. −inf log-probabilities of padding
-tokens) reaches neither the loss nor its gradient. Coefficients (`clip_eps`, `dual_clip`) are
-range-checked, NaN included, when known at trace time; traced ones are not checked.
+anything is computed from it, so NaN or ±inf there (e.g. −inf log-probabilities of padding tokens)
+reaches neither the loss nor its gradient. Coefficients (`clip_eps`, `dual_clip`) are
+range-checked, NaN included, when known at trace time; traced ones are not checked. A mask is bool,
+or numbers that are 0/1: any other value (0.5, NaN) raises ValueError when known at trace time;
+traced, it cannot be checked and every nonzero value counts as set.
 """
 
 from __future__ import annotations
@@ -195,8 +197,11 @@ def ppo_clip_loss(
         _checks.check_scalar(fn, "dual_clip", dual_clip, above=1)
     dtype = _checks.compute_dtype(log_probs, old_log_probs, advantages)
     if sequence_level:
+        if mask is not None:  # checked here, so that an error names this kernel
+            _checks.check_rank(fn, "log_probs", log_probs, 1, "[*B, L] with the sequence axis last")
+            mask = _checks.check_mask(fn, mask, jnp.shape(log_probs), "`log_probs`")
         log_ratio = sequence_log_ratio(log_probs, old_log_probs, mask)
-        mask = None if mask is None else _checks.as_bool(fn, "mask", mask).any(-1)
+        mask = None if mask is None else mask.any(-1)
         expected, like = log_ratio.shape, "`log_probs` without its sequence axis, [*B]"
     else:
         log_probs = _checks.as_float(fn, "log_probs", log_probs, dtype)

@@ -6,6 +6,9 @@ so a reward model r is fitted by maximising the log-likelihood of the labels (Ch
 2017, "Deep reinforcement learning from human preferences", https://arxiv.org/abs/1706.03741;
 Ouyang et al., 2022, "Training language models to follow instructions with human feedback",
 https://arxiv.org/abs/2203.02155, eq. 1).
+
+A mask is bool, or numbers that are 0/1: any other value (0.5, NaN) raises ValueError when known at
+trace time; traced, it cannot be checked and every nonzero value counts as set.
 """
 
 from __future__ import annotations

@@ -5,6 +5,10 @@ Shapes: a batch of transitions `[*S]` (e.g. `[B]` sampled from a replay buffer, 
 action values `[*S, A]` over A discrete actions. `terminated` marks a terminal successor (worth
 0); a time limit needs no flag here, because `next_q_values` are those of the true successor
 s' (the final observation), which a truncated transition bootstraps from.
+
+A mask or `terminated` flag is bool, or numbers that are 0/1: any other value (0.5, NaN) raises
+ValueError when known at trace time; traced, it cannot be checked and every nonzero value counts as
+set.
 """
 
 from __future__ import annotations
@@ -95,7 +99,9 @@ def q_value_loss(
 
     Args:
       q_values: `[*S, A]` float, Q(s, ·) of the online network.
-      actions: `[*S]` int, the actions a taken.
+      actions: `[*S]` int in [0, A), the actions a taken. One outside [0, A) in a valid
+        transition raises ValueError when known at trace time; traced, its Q(s, a) is NaN
+        (never another action's value: −1 does not wrap around), which the mask contains.
       targets: `[*S]` float, y (e.g. `pgjax.q_learning_targets`).
       loss: `"huber"` or `"squared"`.
       huber_delta: scalar float > 0, the Huber transition point δ.
@@ -110,11 +116,13 @@ def q_value_loss(
     _checks.check_rank(fn, "q_values", q_values, len(shape) + 1, "[*S, A]")
     _checks.check_shape(fn, "q_values", q_values, (*shape, jnp.shape(q_values)[-1]), "`targets`")
     _checks.check_shape(fn, "actions", actions, shape, "`targets`")
-    actions = jnp.asarray(actions)
+    actions = _checks.as_array(fn, "actions", actions)
     if not jnp.issubdtype(actions.dtype, jnp.integer):
         raise TypeError(f"{fn}: `actions` must be an int array, got dtype {actions.dtype}.")
-    chosen = jnp.take_along_axis(q_values, actions[..., None], axis=-1)[..., 0]
     mask = _checks.check_mask(fn, mask, shape, "`targets`")
+    index, in_range = _checks.action_indices(fn, actions, jnp.shape(q_values)[-1], mask)
+    chosen = jnp.take_along_axis(q_values, index[..., None], axis=-1)[..., 0]
+    chosen = jnp.where(in_range, chosen, jnp.nan)
     if mask is not None:  # select before any arithmetic: masked-out NaNs stay out of gradients
         chosen, targets = jnp.where(mask, chosen, 0.0), jnp.where(mask, targets, 0.0)
     return value_loss(
@@ -160,6 +168,10 @@ def linear_schedule(count, start, end, duration) -> jax.Array:
     al., 2015, https://doi.org/10.1038/nature14236, Methods). `count` may be traced; `duration`
     ≤ 0 gives `end` from the start.
 
+    Every argument known at trace time must be finite: NaN or ±inf raises ValueError naming it.
+    Traced values (a vmapped hyperparameter, an argument of a jitted function) are not checked;
+    NaN in any of them gives NaN, never silently `start` or `end`.
+
     Args:
       count: scalar int or float, e.g. environment steps taken.
       start: scalar float, v(0).
@@ -170,12 +182,16 @@ def linear_schedule(count, start, end, duration) -> jax.Array:
       scalar float.
     """
     fn = "linear_schedule"
-    for name, value in (("count", count), ("start", start), ("end", end), ("duration", duration)):
+    arguments = {"count": count, "start": start, "end": end, "duration": duration}
+    for name, value in arguments.items():
         if jnp.ndim(value) != 0:
             raise ValueError(f"{fn}: `{name}` must be a scalar, got shape {jnp.shape(value)}.")
     dtype = _checks.compute_dtype(start, end)
-    count = _checks.as_float(fn, "count", count, dtype)
-    duration = _checks.as_float(fn, "duration", duration, dtype)
-    progress = jnp.where(duration > 0, jnp.clip(count / jnp.maximum(duration, 1e-12), 0, 1), 1.0)
-    start = _checks.as_float(fn, "start", start, dtype)
-    return start + (_checks.as_float(fn, "end", end, dtype) - start) * progress
+    for name, value in arguments.items():
+        arguments[name] = _checks.as_float(fn, name, value, dtype)
+        _checks.check_finite(fn, name, arguments[name])
+    count, start, end, duration = arguments.values()
+    # Tested as `<= 0`: with `> 0` a NaN duration would select the held value `end`.
+    ramp = jnp.clip(count / jnp.maximum(duration, 1e-12), 0, 1)
+    progress = jnp.where(duration <= 0, 1.0, ramp)
+    return start + (end - start) * progress

@@ -9,8 +9,35 @@ KL(π ‖ π_ref) is estimated from samples a ~ π with r = π_ref(a) / π(a) (S
 * k2 = ½ (log r)²: biased, low variance, always ≥ 0.
 * k3 = (r − 1) − log r: unbiased, low variance, always ≥ 0.
 
-Masks select, they never multiply: NaN or ±inf in a masked-out element reaches neither a loss
-nor its gradient.
+An unbiased estimate of the KL's value is not an unbiased estimate of its gradient. With
+d = log π_θ(a) − log π_ref(a) and samples a ~ π_θ (on-policy), the gradient of the penalty
+depends on where it goes: "as a loss" (`kl_penalty_loss`: differentiated through log π_θ(a),
+the samples held fixed) or "in the reward" (r ← r − β·sg(k), whose score-function gradient is
+E[sg(k) ∇log π_θ]). In expectation, for one sampled token (exact on a categorical, tested):
+
+===================  ============  ========================  ==============================
+estimator            E[value]      E[∇] as a loss            E[∇] in the reward
+===================  ============  ========================  ==============================
+k1 = d               KL(π‖π_ref)   0, since E[∇log π] = 0    ∇KL(π‖π_ref), unbiased
+k2 = ½ d²            biased        ∇KL(π‖π_ref), unbiased    ∇E[k2] − ∇KL(π‖π_ref), biased
+k3 = e^(−d) − 1 + d  KL(π‖π_ref)   ∇KL(π_ref‖π), reversed    ∇KL(π‖π_ref) − ∇KL(π_ref‖π)
+k3_value_k2_grad     KL(π‖π_ref)   ∇KL(π‖π_ref), unbiased    (meant for the loss only)
+===================  ============  ========================  ==============================
+
+So "k1 in the reward" (PPO-RLHF, REINFORCE++) and "k2 as a loss" give the gradient of the
+reverse KL; GRPO's "k3 as a loss" gives the gradient of the forward KL(π_ref‖π), close to it
+only while π ≈ π_ref; `"k3_value_k2_grad"` reports k3's unbiased value and differentiates k2
+(a straight-through estimate: value k3, gradient of k2). Tang & Munos (2025), "On a few
+pitfalls in KL divergence gradient estimation for RL", https://arxiv.org/abs/2506.09477; Liu et
+al. (2025), "Rethinking KL regularization in RLHF: from value estimation to gradient
+optimization", https://arxiv.org/abs/2510.01555. Off-policy samples (a ~ π_old, several
+epochs) need the importance weight π_θ/π_old on top. For a whole sequence the gradient of
+the sequence KL also credits earlier tokens with later tokens' KL (Tang & Munos), which
+the per-token loss does not and the reward form does through the returns.
+
+Masks select, they never multiply: NaN or ±inf in a masked-out element reaches neither a loss nor
+its gradient. A mask is bool, or numbers that are 0/1: any other value (0.5, NaN) raises ValueError
+when known at trace time; traced, it cannot be checked and every nonzero value counts as set.
 """
 
 from __future__ import annotations
@@ -21,7 +48,7 @@ import jax.numpy as jnp
 from pgjax.kernels import _checks
 from pgjax.kernels.aggregation import aggregate_loss
 
-ESTIMATORS = ("k1", "k2", "k3")
+ESTIMATORS = ("k1", "k2", "k3", "k3_value_k2_grad")
 
 
 def entropy_loss(
@@ -55,12 +82,14 @@ def kl_estimate(log_probs: jax.Array, ref_log_probs: jax.Array, estimator: str =
     r"""Per-sample estimate of KL(π ‖ π_ref) from samples drawn from π.
 
     With :math:`\log r = \log\pi_{ref}(a) - \log\pi(a)`:
-    k1 = −log r, k2 = ½ (log r)², k3 = exp(log r) − 1 − log r.
+    k1 = −log r, k2 = ½ (log r)², k3 = exp(log r) − 1 − log r. `"k3_value_k2_grad"` has k3's
+    value and k2's gradient, k2 + sg(k3 − k2): verl's `kl_penalty="k3+"` (`"low_var_kl+"`). What
+    each one's gradient estimates is in this module's docstring.
 
     Args:
       log_probs: `[*S]` float, log π(a) of samples a ~ π (the sampling policy).
       ref_log_probs: `[*S]` float, log π_ref(a) of the same samples.
-      estimator: `"k1"`, `"k2"` or `"k3"`.
+      estimator: `"k1"`, `"k2"`, `"k3"` or `"k3_value_k2_grad"`.
 
     Returns:
       `[*S]` float, per-sample estimates (their mean estimates the KL).
@@ -75,7 +104,11 @@ def kl_estimate(log_probs: jax.Array, ref_log_probs: jax.Array, estimator: str =
         return -log_ratio
     if estimator == "k2":
         return 0.5 * jnp.square(log_ratio)
-    return jnp.expm1(log_ratio) - log_ratio
+    k3 = jnp.expm1(log_ratio) - log_ratio
+    if estimator == "k3":
+        return k3
+    k2 = 0.5 * jnp.square(log_ratio)
+    return k2 + jax.lax.stop_gradient(k3 - k2)
 
 
 def kl_penalty_loss(
@@ -92,12 +125,14 @@ def kl_penalty_loss(
 
     Gradients flow through `log_probs` only; `ref_log_probs` is a constant. Used with β as in
     Ouyang et al. (2022) and with k3 in GRPO (Shao et al., 2024, "DeepSeekMath",
-    https://arxiv.org/abs/2402.03300).
+    https://arxiv.org/abs/2402.03300). As a loss, on-policy, k2 and `"k3_value_k2_grad"` give
+    an unbiased estimate of ∇KL(π_θ‖π_ref), k3 one of ∇KL(π_ref‖π_θ) and k1 zero in expectation
+    (the table in `pgjax.kernels.regularizers`); `"k3_value_k2_grad"` reports k3's value.
 
     Args:
       log_probs: `[*S]` float, log π_θ of the sampled actions/tokens.
       ref_log_probs: `[*S]` float, log π_ref of the same.
-      estimator: `"k1"`, `"k2"` or `"k3"` (see `kl_estimate`).
+      estimator: `"k1"`, `"k2"`, `"k3"` or `"k3_value_k2_grad"` (see `kl_estimate`).
       mask: optional `[*S]` bool.
       reduction: see `pgjax.aggregate_loss`.
       normalizer: the constant of reduction `"constant_normalizer"`.

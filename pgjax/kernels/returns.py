@@ -17,6 +17,8 @@ Conventions shared by every kernel here:
 * `gamma`, `lambda_`: a scalar (possibly traced, e.g. under `vmap` over hyperparameters), the
   batch shape `B`, or the full `[T, *B]`, in [0, 1]: checked (NaN included) when known at trace
   time, unchecked when traced.
+* `terminated` and `truncated` are bool, or numbers that are 0/1: any other value (0.5, NaN)
+  raises ValueError when known at trace time; traced, every nonzero value counts as set.
 * Results are targets: gradients are stopped unless `stop_gradient=False`.
 """
 
@@ -209,6 +211,12 @@ def discounted_returns(
 
     Returns:
       `[T, *B]` float, G_t.
+
+    Examples:
+      >>> import jax.numpy as jnp, pgjax
+      >>> rewards, no = jnp.ones(3), jnp.zeros(3, bool)
+      >>> pgjax.discounted_returns(rewards, no, no, gamma=0.5)
+      Array([1.75, 1.5 , 1.  ], dtype=float32)
     """
     return _lambda_returns(
         "discounted_returns",
@@ -324,6 +332,22 @@ def gae(
 
     Returns:
       `(advantages, value_targets)`, each `[T, *B]` float.
+
+    Examples:
+      An episode that terminates after its second step (V = 0 everywhere):
+
+      >>> import jax.numpy as jnp, pgjax
+      >>> rewards, values, no = jnp.ones(2), jnp.zeros(2), jnp.zeros(2, bool)
+      >>> terminated = jnp.array([False, True])
+      >>> pgjax.gae(rewards, values, values, terminated, no, gamma=0.5, lambda_=1.0)[0]
+      Array([1.5, 1. ], dtype=float32)
+
+      Truncated after the first step instead, with V(final observation) = 2: the first step
+      is bootstrapped from it and the second step's advantage is not carried back.
+
+      >>> next_values, truncated = jnp.array([2.0, 0.0]), jnp.array([True, False])
+      >>> pgjax.gae(rewards, values, next_values, no, truncated, gamma=0.5, lambda_=1.0)[0]
+      Array([2., 1.], dtype=float32)
     """
     _checks.check_choice("gae", "method", method, METHODS)
     x = _checks.trajectory(

@@ -9,6 +9,10 @@ clipped double-Q estimate of Fujimoto et al., 2018, https://arxiv.org/abs/1802.0
 the temperature. `terminated` marks a terminal successor; a time limit needs no flag, because
 `next_q_values` and `next_log_probs` are evaluated at the true successor s' (the final
 observation), which a truncated transition bootstraps from.
+
+A mask or `terminated` flag is bool, or numbers that are 0/1: any other value (0.5, NaN) raises
+ValueError when known at trace time; traced, it cannot be checked and every nonzero value counts as
+set.
 """
 
 from __future__ import annotations
@@ -214,7 +218,7 @@ def _temperature(fn: str, temperature, dtype) -> jax.Array:
             f"{fn}: `temperature` must be a scalar, got shape {jnp.shape(temperature)}."
         )
     temperature = _checks.as_float(fn, "temperature", temperature, dtype)
-    value = _checks._concrete(temperature)
+    value = _checks.concrete_value(temperature)
     if value is not None and not value >= 0:
         raise ValueError(f"{fn}: `temperature` must be >= 0, got {value}.")
     return temperature

@@ -1,4 +1,8 @@
-"""Value-function regression loss."""
+"""Value-function regression loss.
+
+A mask is bool, or numbers that are 0/1: any other value (0.5, NaN) raises ValueError when known at
+trace time; traced, it cannot be checked and every nonzero value counts as set.
+"""
 
 from __future__ import annotations
 

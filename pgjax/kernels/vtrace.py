@@ -52,8 +52,11 @@ def vtrace(
     advantages are GAE(λ); with λ = 1 the paper's `r_t + γ v_{t+1}` exactly. The paper assumes
     ρ̄ ≥ c̄: ρ̄ sets the value function V-trace converges to, c̄ only how fast.
 
-    Episode boundaries select (`jnp.where`), never multiply: NaN or inf in another episode's
-    steps, or in `next_values` of a terminated step, reaches neither result nor gradient.
+    Episode boundaries select (`jnp.where`), never multiply: NaN or ±inf in another episode's
+    steps (any input, `log_rhos` included), or in `next_values` of a terminated step, reaches
+    neither result nor gradient. Every product is a double `where`, so a non-finite factor
+    gives no gradient at all (not 0 · NaN = NaN) to the step's other inputs; in the episodes
+    whose results are read, such a value shows as a non-finite result.
 
     Args:
       rewards: `[T, *B]` float, r_t.
@@ -89,32 +92,47 @@ def vtrace(
     shape = x["rewards"].shape
     dtype = x["rewards"].dtype
     _checks.check_shape(fn, "log_rhos", log_rhos, shape, "`rewards`, time-major [T, *B]")
-    rhos = jnp.exp(_checks.as_float(fn, "log_rhos", log_rhos, dtype))
+    log_rhos = _checks.as_float(fn, "log_rhos", log_rhos, dtype)
+    # exp's gradient is the cotangent times ρ: 0 · NaN (or 0 · inf at log ρ = +inf) where no
+    # result reads the step. A double where keeps it out; ρ itself is exp(log ρ) everywhere.
+    finite = jnp.isfinite(log_rhos)
+    rhos = jnp.where(
+        finite,
+        jnp.exp(jnp.where(finite, log_rhos, 0.0)),
+        jnp.exp(jax.lax.stop_gradient(log_rhos)),
+    )
     clipped_rhos = jnp.minimum(_checks.coefficient(fn, "rho_bar", rho_bar, shape, dtype, 0.0), rhos)
-    traces = x["lambda_"] * jnp.minimum(
-        _checks.coefficient(fn, "c_bar", c_bar, shape, dtype, 0.0), rhos
+    product = _checks.safe_product
+    traces = product(
+        x["lambda_"], jnp.minimum(_checks.coefficient(fn, "c_bar", c_bar, shape, dtype, 0.0), rhos)
     )
     pg_rhos = jnp.minimum(
         _checks.coefficient(fn, "pg_rho_bar", pg_rho_bar, shape, dtype, 0.0), rhos
     )
     terminal = x["terminated"]
     successor = jnp.where(terminal, 0.0, x["next_values"])
-    deltas = clipped_rhos * (x["rewards"] + x["gamma"] * successor - x["values"])
+    # Every product below goes through `safe_product`: a step's ratio times its TD error, a trace
+    # times the correction carried from the next step. Another episode's non-finite values make
+    # its own results non-finite, which nobody reads, and reach no gradient (not 0 · NaN).
+    deltas = product(clipped_rhos, x["rewards"] + product(x["gamma"], successor) - x["values"])
+
+    decays = product(x["gamma"], traces)
 
     def step(correction_next, inputs):
-        delta, gamma_t, trace, lambda_t, continues = inputs
+        delta, decay, continues = inputs
         # Select before multiplying: 0 · NaN from the next episode would be NaN.
-        carried = jnp.where(continues, correction_next, 0.0)
-        correction = delta + gamma_t * trace * carried
-        return correction, (correction, lambda_t * carried)
+        correction = delta + product(decay, jnp.where(continues, correction_next, 0.0))
+        return correction, correction
 
-    inputs = (deltas, x["gamma"], traces, x["lambda_"], x["continues"] > 0)
-    _, (corrections, pg_carried) = jax.lax.scan(
-        step, jnp.zeros(shape[1:], dtype), inputs, reverse=True
+    continues = x["continues"] > 0
+    _, corrections = jax.lax.scan(
+        step, jnp.zeros(shape[1:], dtype), (deltas, decays, continues), reverse=True
     )
     value_targets = x["values"] + corrections
+    next_corrections = jnp.concatenate([corrections[1:], jnp.zeros_like(corrections[:1])])
+    pg_carried = product(x["lambda_"], jnp.where(continues, next_corrections, 0.0))
     bootstrap = jnp.where(terminal, 0.0, x["next_values"] + pg_carried)
-    advantages = pg_rhos * (x["rewards"] + x["gamma"] * bootstrap - x["values"])
+    advantages = product(pg_rhos, x["rewards"] + product(x["gamma"], bootstrap) - x["values"])
     if stop_gradient:
         return jax.lax.stop_gradient(advantages), jax.lax.stop_gradient(value_targets)
     return advantages, value_targets

@@ -158,6 +158,8 @@ class GroupConfig(RLHFConfig):
 
 @dataclasses.dataclass(frozen=True)
 class GRPOConfig(GroupConfig):
+    """GRPO: group-normalised advantages, the k3 KL in the loss (Shao et al., 2024)."""
+
     ESTIMATOR: ClassVar[str] = "grpo"
     SUMMARY: ClassVar[str] = (
         "RLHF: group-normalised advantages, k3 KL in the loss, sequence-mean of token-means "
@@ -172,6 +174,8 @@ class GRPOConfig(GroupConfig):
 
 @dataclasses.dataclass(frozen=True)
 class DrGRPOConfig(GroupConfig):
+    """Dr. GRPO: group-centred advantages, token sums over a constant (Liu et al., 2025)."""
+
     ESTIMATOR: ClassVar[str] = "dr_grpo"
     SUMMARY: ClassVar[str] = (
         "RLHF: group-centred advantages, token sums over a constant (Liu et al., 2025)"
@@ -185,6 +189,8 @@ class DrGRPOConfig(GroupConfig):
 
 @dataclasses.dataclass(frozen=True)
 class RLOOConfig(GroupConfig):
+    """RLOO: the leave-one-out baseline, the KL in the reward (Ahmadian et al., 2024)."""
+
     ESTIMATOR: ClassVar[str] = "rloo"
     SUMMARY: ClassVar[str] = (
         "RLHF: leave-one-out baseline, KL in the reward, sequence-mean of token-sums "

@@ -2,16 +2,16 @@
 (no value network). They differ in the advantage, where the KL goes and how token losses are
 reduced, each as its paper has it:
 
-for each update:
-    sample G responses y_1 … y_G ~ π_old(· | x) to each of N/G fresh prompts x   (rollout)
-    r_i = r_φ(x, y_i)
-    GRPO:     Â_i = (r_i − mean r) / (std r + ε)                               (Shao et al., 2024)
-              L = seq_mean_token_mean[clipped surrogate + β · k3(π_θ, π_ref)]
-    Dr. GRPO: Â_i = r_i − mean r                                               (Liu et al., 2025)
-              L = Σ_tokens [clipped surrogate + β · k3(π_θ, π_ref)] / (responses × R)
-    RLOO:     r_i ← r_i − β Σ_t k1_t(π_old, π_ref);  Â_i = r_i − mean_{j≠i} r_j  (Ahmadian et al.,
-              L = seq_mean_token_sum[clipped surrogate]                         2024)
-    for each epoch, for each minibatch of responses: θ ← Adam(θ, ∇L)
+    for each update:
+        sample G responses y_1 … y_G ~ π_old(· | x) to each of N/G fresh prompts x (rollout)
+        r_i = r_φ(x, y_i)
+        GRPO:     Â_i = (r_i − mean r) / (std r + ε)                         (Shao et al., 2024)
+                  L = seq_mean_token_mean[clipped surrogate + β · k3(π_θ, π_ref)]
+        Dr. GRPO: Â_i = r_i − mean r                                         (Liu et al., 2025)
+                  L = Σ_tokens [clipped surrogate + β · k3(π_θ, π_ref)] / (responses × R)
+        RLOO:     r_i ← r_i − β Σ_t k1_t(π_old, π_ref);  Â_i = r_i − mean_{j≠i} r_j
+                  L = seq_mean_token_sum[clipped surrogate]              (Ahmadian et al., 2024)
+        for each epoch, for each minibatch of responses: θ ← Adam(θ, ∇L)
 
 Every token of response i gets its Â_i. GRPO's std is the unbiased one (ddof = 1) as in TRL and
 verl (the paper does not say; `std_ddof=0` gives the population std). RLOO's paper is
@@ -91,6 +91,7 @@ def loss(config: GroupConfig, hp, kl_coef, params, batch: Batch):
 
 
 def update(config: GroupConfig, state: RLHFState) -> tuple[RLHFState, dict]:
+    """One update of GRPO, Dr. GRPO or RLOO: groups of responses, their advantages, the epochs."""
     hp = state.hyperparams
     rollout_key, epoch_key, key = jax.random.split(state.key, 3)
     data, metrics = pipeline.rollout(config, state, state.params, rollout_key, config.group_size)

@@ -33,6 +33,8 @@ def attend(q, k, v, q_positions, k_positions) -> jax.Array:
 
 
 class Block(nn.Module):
+    """A pre-norm transformer block: causal self-attention (with a key/value cache) and an MLP."""
+
     width: int
     num_heads: int
     activation: str
@@ -130,4 +132,5 @@ def init_params(model: Transformer, key: jax.Array):
 
 
 def num_params(params) -> int:
+    """The number of scalars in a parameter tree."""
     return sum(x.size for x in jax.tree.leaves(params))

@@ -50,6 +50,7 @@ class RLHFState(NamedTuple):
 
 
 def optimizer(hp: Hyperparams) -> optax.GradientTransformation:
+    """Adam at the run's learning rate, with gradients clipped to `max_grad_norm`."""
     return make_optimizer(lambda count: hp["learning_rate"], hp["max_grad_norm"])
 
 

@@ -3,14 +3,14 @@ Ziegler et al. (2019, "Fine-tuning language models from human preferences",
 https://arxiv.org/abs/1909.08593): every response token is an action, the reward model pays
 at the last token, and the KL to the reference is a per-token penalty folded into the reward.
 
-for each update:
-    sample responses y ~ π_old(· | x) to fresh prompts x                       (rollout)
-    r_t = −β · k1_t,   k1_t = log π_old(y_t | ·) − log π_ref(y_t | ·),
-          + r_φ(x, y) at the last generated token                           (shaped reward)
-    Â, V̂ ← GAE(r, V_old) over the tokens, terminal at the last token            (advantages)
-    for each epoch, for each minibatch of responses:
-        L = clipped surrogate(π_θ/π_old, Â) + c_v · clipped value loss         (update)
-    β ← proportional controller towards the target KL per response             (adaptive KL)
+    for each update:
+        sample responses y ~ π_old(· | x) to fresh prompts x                   (rollout)
+        r_t = −β · k1_t,   k1_t = log π_old(y_t | ·) − log π_ref(y_t | ·),
+              + r_φ(x, y) at the last generated token                       (shaped reward)
+        Â, V̂ ← GAE(r, V_old) over the tokens, terminal at the last token        (advantages)
+        for each epoch, for each minibatch of responses:
+            L = clipped surrogate(π_θ/π_old, Â) + c_v · clipped value loss     (update)
+        β ← proportional controller towards the target KL per response         (adaptive KL)
 """
 
 from __future__ import annotations
@@ -87,6 +87,8 @@ def token_advantages(data: Rollout, kl_coef, gamma, lambda_):
 
 
 def update(config: PPOConfig, state: RLHFState) -> tuple[RLHFState, dict]:
+    """One PPO update on responses: a rollout, GAE over the tokens, the clipped epochs, β
+    adapted."""
     hp = state.hyperparams
     rollout_key, epoch_key, key = jax.random.split(state.key, 3)
     data, metrics = pipeline.rollout(config, state, state.params, rollout_key)

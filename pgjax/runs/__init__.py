@@ -43,7 +43,7 @@ _LAZY = {
     "RunOptions": "options",
     "AsyncOptions": "options",
     "register": "registry",
-    "RunDirectoryError": "rundir",
+    "RunDirectoryError": "errors",
 }
 
 __all__ = sorted(_LAZY)

@@ -25,6 +25,7 @@ OFF = ("off", "0", "false", "no", "none")
 
 
 def default_directory() -> Path:
+    """`$XDG_CACHE_HOME/pgjax/jax-compilation-cache` (default `~/.cache/...`)."""
     root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(root) / "pgjax" / "jax-compilation-cache"
 

@@ -1,10 +1,10 @@
 """The one evaluator every part of the run layer calls: target stops, the asynchronous engine,
 `pgjax evaluate` and the command line's reports.
 
-It compiles the algorithm's per-run evaluation (`pgjax.training.evaluation.make_evaluate_run`,
-the algorithm's own evaluator or episodes of its environment) over the runs, split across the
-devices like the training state, and draws every run's key by the one rule of
-`pgjax.training.evaluation.evaluation_key` (the evaluation's seed folded with the run's index).
+It compiles `pgjax.training.evaluation.make_evaluate_runs` (the algorithm's own evaluator, or
+episodes of its environment, over the runs split across the devices like the training state,
+every run's key drawn by the one rule of `evaluation_key`) once, and gathers its results on
+every process.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ import numpy as np
 from pgjax.runs import distributed
 from pgjax.training.algorithm import Algorithm
 from pgjax.training.config import Config, ConfigError
-from pgjax.training.evaluation import make_evaluate_run
-from pgjax.training.parallel import across_devices
+from pgjax.training.evaluation import make_evaluate_runs
 
 
 def check_target(algorithm: Algorithm, target_return) -> None:
@@ -53,9 +52,8 @@ class RunEvaluator:
         envs_devices: int = 1,
     ):
         self.algorithm, self.num_runs = algorithm, num_runs
-        one = make_evaluate_run(algorithm, config, num_episodes, deterministic)
-        self._program = across_devices(
-            one, num_runs, in_axes=(0, 0, None), envs_devices=envs_devices
+        self._program = make_evaluate_runs(
+            algorithm, config, num_runs, num_episodes, deterministic, envs_devices
         )
         self._compiled = None
         self.compile_seconds = 0.0

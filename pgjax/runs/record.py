@@ -212,5 +212,6 @@ def seeds_array(seeds: list[int]) -> np.ndarray:
 
 
 def hyperparams_of(record: dict) -> dict | None:
+    """The record's grid of hyperparameters as float32 arrays `[R]` (None: the config's)."""
     grid = record.get("hyperparams")
     return None if not grid else {k: np.asarray(v, np.float32) for k, v in grid.items()}

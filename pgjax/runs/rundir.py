@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from pgjax.runs.errors import RunDirectoryError
+
 CONFIG = "config.json"
 METRICS = "metrics.csv"
 STATUS = "status.json"
@@ -56,10 +58,6 @@ OWN_FILES = (
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
-
-
-class RunDirectoryError(ValueError):
-    """A run directory that cannot be used as asked; the message names the file."""
 
 
 def prepare(run_dir: Path, overwrite: bool) -> Path:

@@ -152,9 +152,10 @@ class Session:
                         self.run_dir, self.seeds, resumed_at
                     )
                 status, state, done, run_seconds = self._loop(stop, evaluator, state, done, history)
+                self._finish(status, state, done, run_seconds, stop.signal)
+                # A signal while the last checkpoint and status were written waited for them.
                 finished = status in ("completed", "target_reached")
                 late_signal = stop.signal if finished else None
-                self._finish(status, state, done, run_seconds, stop.signal)
             except Exception as error:
                 replacement = self._failed(error)
                 if replacement is error:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from pgjax.envs import ClipAction, EpisodeStatistics, VecEnv, env_spec
 from pgjax.training.algorithm import Algorithm, scan_updates
 from pgjax.training.config import Config
+from pgjax.training.parallel import across_devices
 
 
 def make_evaluate(algorithm: Algorithm, config: Config, num_episodes: int, deterministic=True):
@@ -73,19 +75,33 @@ def make_evaluate_run(algorithm: Algorithm, config: Config, num_episodes: int, d
     return lambda state, run_index, seed: evaluate(state, evaluation_key(seed, run_index))
 
 
+def make_evaluate_runs(
+    algorithm: Algorithm,
+    config: Config,
+    num_runs: int,
+    num_episodes: int,
+    deterministic: bool = True,
+    envs_devices: int = 1,
+):
+    """`evaluate(states, run_indices [R] uint32, seed) -> metrics [R, ...]`: `make_evaluate_run`
+    jitted over the runs, split across the devices like a training state
+    (`pgjax.training.parallel.across_devices`; `.lower(...).compile()` compiles it ahead)."""
+    one = make_evaluate_run(algorithm, config, num_episodes, deterministic)
+    return across_devices(one, num_runs, in_axes=(0, 0, None), envs_devices=envs_devices)
+
+
 def evaluate_runs(
     algorithm: Algorithm, config: Config, states, seed: int, num_episodes: int, deterministic=True
 ) -> dict:
     """Evaluates every run of `states` (leaves `[num_runs, ...]`, as `vmap` or `pgjax.runs`
-    made them) with `make_evaluate_run`, in one jitted program on the default device.
+    made them) with `make_evaluate_runs`, run i keyed by `evaluation_key(seed, i)`.
 
     Returns:
       the metrics, each `[num_runs, ...]` (for control algorithms `{"return": [R, episodes]}`).
     """
     num_runs = jax.tree.leaves(states)[0].shape[0]
-    one = make_evaluate_run(algorithm, config, num_episodes, deterministic)
-    evaluate = jax.jit(jax.vmap(one, in_axes=(0, 0, None)))
-    return evaluate(states, jnp.arange(num_runs, dtype=jnp.uint32), jnp.uint32(seed))
+    evaluate = make_evaluate_runs(algorithm, config, num_runs, num_episodes, deterministic)
+    return evaluate(states, np.arange(num_runs, dtype=np.uint32), np.uint32(seed))
 
 
 def evaluation_steps(config: Config, num_evaluations: int) -> list[int]:

@@ -86,6 +86,8 @@ class PolicyHead(nn.Module):
 
 
 class Actor(nn.Module):
+    """A policy network: an MLP torso and a categorical or diagonal Gaussian head."""
+
     action_dim: int
     discrete: bool
     hidden_sizes: Sequence[int] = (64, 64)
@@ -98,6 +100,8 @@ class Actor(nn.Module):
 
 
 class Critic(nn.Module):
+    """A value network: an MLP torso and a scalar head, one value per row of features."""
+
     hidden_sizes: Sequence[int] = (64, 64)
     activation: str = "tanh"
 

@@ -30,6 +30,7 @@ class Setup(NamedTuple):
 
 
 def make_network(config: OnPolicyConfig) -> ActorCritic:
+    """The actor-critic for the config's environment, hidden sizes and activation."""
     spec = env_spec(config.env_id)
     return ActorCritic(
         action_dim=spec.action_dim,

@@ -34,7 +34,7 @@ def capacity(buffer: ReplayBuffer) -> int:
 
 def init(example: ReplayTransition, capacity: int) -> ReplayBuffer:
     """An empty buffer of `capacity` slots for transitions shaped like `example` (one
-    transition, no leading axis; arrays or `jax.ShapeDtypeStruct`s)."""
+    transition, no leading axis; arrays or `jax.ShapeDtypeStruct` specs)."""
     if not isinstance(capacity, int) or capacity < 1:
         raise ValueError(f"replay.init: `capacity` must be an int >= 1, got {capacity!r}.")
     storage = jax.tree.map(lambda x: jnp.zeros((capacity, *x.shape), x.dtype), example)

@@ -118,6 +118,27 @@ def test_a_group_of_equal_rewards_gets_exactly_zero_advantages(value, mask, ddof
         pgjax.dr_grpo_advantages(rewards, jnp.asarray(mask)),
     ):
         np.testing.assert_array_equal(np.asarray(advantages), 0.0)
+    # RLOO too, but for a lone valid sample: with no peer its baseline is 0, its advantage r.
+    lone = mask & (mask.sum(-1, keepdims=True) == 1)
+    rloo = pgjax.rloo_advantages(rewards, jnp.asarray(mask))
+    np.testing.assert_array_equal(np.asarray(rloo), np.where(lone, np.float32(value), 0.0))
+
+
+@pytest.mark.parametrize("use_mask", [False, True])
+@pytest.mark.parametrize("loc", [0.0, 1e30, -1e30])
+def test_advantages_of_values_near_1e30_match_float64_not_an_overflowed_variance(
+    rng, use_mask, loc
+):
+    # (1e30)² overflows float32: a variance computed as such is inf and every advantage 0.
+    values = np.asarray(f32(loc + 1e30 * rng.normal(size=GROUPS)), np.float64)
+    mask = group_mask(rng) if use_mask else None
+    jmask = None if mask is None else jnp.asarray(mask)
+    for ddof in (0, 1):
+        out = pgjax.grpo_advantages(f32(values), jmask, ddof=ddof)
+        np.testing.assert_allclose(out, ref.grpo_advantages(values, mask, ddof=ddof), **TOL)
+    out = pgjax.normalize_advantages(f32(values), jmask)
+    np.testing.assert_allclose(out, ref.normalize(values, mask), **TOL)
+    np.testing.assert_allclose(np.asarray(out)[mask if use_mask else ...].std(), 1.0, rtol=1e-5)
 
 
 def test_grpo_ddof_must_be_zero_or_one():

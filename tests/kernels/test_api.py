@@ -65,6 +65,17 @@ def _params(rng):
     return {"w": f32(rng.normal(scale=0.3, size=(3, 3))), "b": f32(rng.normal(size=3) * 0.1)}
 
 
+LOW, HIGH = jnp.array([-2.0, 0.0]), jnp.array([1.0, 0.5])  # action bounds, [D]
+
+
+def _masked_categorical(rng):
+    """logits `[4, 3]`, a mask with a valid action per row, and a valid action per row."""
+    mask = rng.random((4, 3)) < 0.6
+    actions = rng.integers(0, 3, 4)
+    mask[np.arange(4), actions] = True
+    return f32(rng.normal(size=(4, 3))), jnp.asarray(mask), jnp.asarray(actions)
+
+
 class Case(NamedTuple):
     covers: str  # the public name it exercises
     fn: Callable  # (*arrays) -> pytree of arrays
@@ -297,6 +308,55 @@ CASES = {
         "flows",
         shared=(2,),
     ),
+    "Categorical_masked": Case(
+        "Categorical",
+        lambda logits, mask, actions: (
+            pgjax.Categorical(logits, mask).log_prob(actions),
+            pgjax.Categorical(logits, mask).entropy(),
+            pgjax.Categorical(logits, mask).kl(pgjax.Categorical(jnp.zeros_like(logits), mask)),
+            pgjax.Categorical(logits, mask).log_probs_all(),
+            pgjax.Categorical(logits, mask).mode(),
+        ),
+        lambda rng: _masked_categorical(rng),
+        "flows",
+    ),
+    "TanhGaussian_bounded": Case(
+        "TanhGaussian",
+        lambda mean, log_std, key: (
+            pgjax.TanhGaussian(mean, log_std, LOW, HIGH).sample_and_log_prob(key),
+            # On the bounds too: finite values and gradients.
+            pgjax.TanhGaussian(mean, log_std, LOW, HIGH).log_prob(
+                jnp.stack([LOW, HIGH, 0.5 * (LOW + HIGH), LOW])
+            ),
+            pgjax.TanhGaussian(mean, log_std, LOW, HIGH).mode(),
+        ),
+        lambda rng: (
+            f32(rng.normal(size=(4, 2))),
+            f32(rng.normal(size=(4, 2)) * 0.3),
+            jax.random.key(int(rng.integers(1 << 30))),
+        ),
+        "flows",
+        shared=(2,),
+    ),
+    "Beta": Case(
+        "Beta",
+        lambda alpha, beta, unit, key: (
+            pgjax.Beta(alpha, beta, LOW, HIGH).log_prob(LOW + (HIGH - LOW) * unit),
+            pgjax.Beta(alpha, beta, LOW, HIGH).entropy(),
+            pgjax.Beta(alpha, beta, LOW, HIGH).kl(pgjax.Beta(beta, alpha, LOW, HIGH)),
+            pgjax.Beta(alpha, beta, LOW, HIGH).sample(key),
+            pgjax.Beta(alpha, beta, LOW, HIGH).mode(),
+            pgjax.Beta(alpha, beta).log_prob(jnp.round(unit)),  # on the bounds 0 and 1
+        ),
+        lambda rng: (
+            f32(1.0 + rng.exponential(size=(4, 2))),
+            f32(0.5 + rng.exponential(size=(4, 2))),
+            f32(rng.random((4, 2))),
+            jax.random.key(int(rng.integers(1 << 30))),
+        ),
+        "flows",
+        shared=(3,),
+    ),
     "fisher_vector_product": Case(
         # Its own gradient (a third derivative of the KL) is not something TRPO uses.
         "fisher_vector_product",
@@ -400,6 +460,73 @@ CASES.update(
         ),
     }
 )
+CASES.update(
+    {
+        "cispo_loss": Case(
+            "cispo_loss",
+            lambda lp, old, adv, m: pgjax.cispo_loss(
+                lp, old, adv, clip_eps_low=0.2, clip_eps_high=0.28, mask=m
+            ),
+            lambda rng: _seq(rng, "logp", "logp", "adv", "mask"),
+            "flows",
+        ),
+        "truncated_importance_weights": Case(
+            "truncated_importance_weights",
+            lambda lp, old, m: pgjax.truncated_importance_weights(
+                lp, old, cap=1.5, level="sequence", mask=m
+            ),
+            lambda rng: _seq(rng, "logp", "logp", "mask"),
+            "stopped",
+        ),
+        "importance_ratio_mask": Case(
+            "importance_ratio_mask",
+            lambda lp, old, m: pgjax.importance_ratio_mask(
+                lp, old, low=0.5, high=2.0, level="geometric", mask=m
+            ).astype(jnp.float32),
+            lambda rng: _seq(rng, "logp", "logp", "mask"),
+            "stopped",
+        ),
+        "reinforce_plus_plus_advantages": Case(
+            "reinforce_plus_plus_advantages",
+            lambda r, lp, rlp, m: pgjax.reinforce_plus_plus_advantages(
+                r, lp, rlp, m, kl_coef=0.1, gamma=0.9
+            ),
+            lambda rng: (_seq(rng, "adv_seq")[0], *_seq(rng, "logp", "logp", "mask")),
+            "stopped",
+        ),
+        "dynamic_sampling_mask": Case(
+            "dynamic_sampling_mask",
+            lambda r, m: pgjax.dynamic_sampling_mask(jnp.round(r), m).astype(jnp.float32),
+            lambda rng: _seq(rng, "adv", "mask"),
+            "stopped",
+        ),
+        "overlong_penalty": Case(
+            "overlong_penalty",
+            lambda lengths: pgjax.overlong_penalty(lengths, 20, 8),
+            lambda rng: (f32(rng.uniform(12.5, 19.5, size=SEQ)),),  # inside the ramp
+            "stopped",
+        ),
+        "chunked_log_probs": Case(
+            "chunked_log_probs",
+            lambda h, w, y, m: pgjax.chunked_log_probs(
+                h, w, y, chunk_size=5, temperature=0.8, mask=m
+            ),
+            lambda rng: (
+                f32(rng.normal(size=(*SEQ, 4))),
+                f32(rng.normal(size=(4, 7))),
+                jnp.asarray(rng.integers(0, 7, SEQ)),
+                jnp.asarray(rng.random(SEQ) < 0.7),
+            ),
+            "flows",
+        ),
+        "kl_penalty_loss_straight_through": Case(
+            "kl_penalty_loss",
+            lambda lp, rlp, m: pgjax.kl_penalty_loss(lp, rlp, "k3_value_k2_grad", m),
+            lambda rng: _seq(rng, "logp", "logp", "mask"),
+            "flows",
+        ),
+    }
+)
 CASES["vtrace"] = Case(
     "vtrace",
     lambda v, r, nv, te, tr, lr: pgjax.vtrace(r, v, nv, te, tr, lr, 0.95, 0.9, rho_bar=2.0),
@@ -436,7 +563,7 @@ def test_every_public_kernel_has_a_jit_vmap_grad_case():
         name
         for name in pgjax.__all__
         if inspect.isfunction(getattr(pgjax, name))
-        or name in ("Categorical", "DiagGaussian", "TanhGaussian")
+        or name in ("Beta", "Categorical", "DiagGaussian", "TanhGaussian")
     }
     covered = {case.covers for case in CASES.values()}
     assert public <= covered, f"no jit/vmap/grad case for {sorted(public - covered)}"
@@ -642,7 +769,61 @@ BAD_INPUTS = {
     ),
     "unknown_estimator": (
         lambda: pgjax.kl_penalty_loss(L, L, estimator="k4"),
-        r"kl_estimate: `estimator` must be one of \('k1', 'k2', 'k3'\), got 'k4'",
+        r"kl_estimate: `estimator` must be one of \('k1', 'k2', 'k3', 'k3_value_k2_grad'\), "
+        r"got 'k4'",
+    ),
+    "cispo_advantages_shape": (
+        lambda: pgjax.cispo_loss(L, L, L[0], clip_eps_low=0.2, clip_eps_high=0.2),
+        r"cispo_loss: `advantages` has shape \(4,\), expected \(3, 4\)",
+    ),
+    "cispo_negative_clip_eps_high": (
+        lambda: pgjax.cispo_loss(L, L, L, clip_eps_low=0.2, clip_eps_high=-1.0),
+        r"cispo_loss: `clip_eps_high` must be >= 0, got -1.0",
+    ),
+    "truncated_weights_unknown_level": (
+        lambda: pgjax.truncated_importance_weights(L, L, cap=2.0, level="geometric"),
+        r"truncated_importance_weights: `level` must be one of \('token', 'sequence'\)",
+    ),
+    "truncated_weights_zero_cap": (
+        lambda: pgjax.truncated_importance_weights(L, L, cap=0.0),
+        r"truncated_importance_weights: `cap` must be > 0, got 0.0",
+    ),
+    "ratio_mask_low_above_high": (
+        lambda: pgjax.importance_ratio_mask(L, L, low=2.0, high=0.5),
+        r"importance_ratio_mask: `low` must be <= `high`, got low=2.0 and high=0.5",
+    ),
+    "ratio_mask_rollout_shape": (
+        lambda: pgjax.importance_ratio_mask(L, L[0], low=0.5, high=2.0),
+        r"importance_ratio_mask: `rollout_log_probs` has shape \(4,\), expected \(3, 4\)",
+    ),
+    "reinforce_plus_plus_rewards_shape": (
+        lambda: pgjax.reinforce_plus_plus_advantages(L[0], L, L, kl_coef=0.1),
+        r"reinforce_plus_plus_advantages: `rewards` has shape \(4,\), expected \(3,\) .* "
+        r"or \(3, 4\)",
+    ),
+    "reinforce_plus_plus_gamma_above_one": (
+        lambda: pgjax.reinforce_plus_plus_advantages(L[:, 0], L, L, kl_coef=0.1, gamma=1.5),
+        r"reinforce_plus_plus_advantages: `gamma` must be <= 1, got 1.5",
+    ),
+    "dynamic_sampling_scalar_rewards": (
+        lambda: pgjax.dynamic_sampling_mask(jnp.zeros(())),
+        r"dynamic_sampling_mask: `group_rewards` must have rank >= 1",
+    ),
+    "overlong_cache_above_max": (
+        lambda: pgjax.overlong_penalty(L, max_length=8, cache_length=10),
+        r"overlong_penalty: `cache_length` must be <= `max_length`",
+    ),
+    "chunked_unembedding_shape": (
+        lambda: pgjax.chunked_log_probs(L, jnp.zeros((3, 7)), jnp.zeros(3, int)),
+        r"chunked_log_probs: `unembedding` has shape \(3, 7\), expected \(4, V\)",
+    ),
+    "chunked_tokens_shape": (
+        lambda: pgjax.chunked_log_probs(L, jnp.zeros((4, 7)), jnp.zeros(4, int)),
+        r"chunked_log_probs: `tokens` has shape \(4,\), expected \(3,\)",
+    ),
+    "chunked_chunk_size_zero": (
+        lambda: pgjax.chunked_log_probs(L, jnp.zeros((4, 7)), jnp.zeros(3, int), chunk_size=0),
+        r"chunked_log_probs: `chunk_size` must be a static int >= 1, got 0",
     ),
     "unknown_value_loss": (
         lambda: pgjax.value_loss(L, L, loss="l1"),
@@ -920,7 +1101,9 @@ def test_public_name_has_a_docstring_with_shapes_or_an_equation(name):
         assert "Args:" in doc and "Returns:" in doc, name
 
 
-@pytest.mark.parametrize("cls", [pgjax.Categorical, pgjax.DiagGaussian, pgjax.TanhGaussian])
+@pytest.mark.parametrize(
+    "cls", [pgjax.Beta, pgjax.Categorical, pgjax.DiagGaussian, pgjax.TanhGaussian]
+)
 def test_distribution_methods_document_their_shapes(cls):
     for name, member in vars(cls).items():
         if name.startswith("_") or not inspect.isfunction(member):

@@ -236,3 +236,23 @@ def test_surrogate_gradient_at_the_old_policy_is_the_policy_gradient(rng):
 def test_surrogate_loss_rejects_mismatched_shapes():
     with pytest.raises(ValueError, match="advantages"):
         pgjax.surrogate_loss(jnp.zeros((4, 2)), jnp.zeros((4, 2)), jnp.zeros(4))
+
+
+def test_gspo_hand_computed_example_value_and_gradient():
+    # Sequence 0: 2 valid tokens, ratios 1.44 and 1: s = √1.44 = 1.2, clipped to 1.1 (ε = 0.1
+    # above), Â = 2 > 0, so J = 2.2 and no gradient. Sequence 1: 3 tokens of ratio 0.9: s = 0.9,
+    # inside [1 − 0.2, 1.1], Â = −1, so J = −0.9 and ∂(−J)/∂log π_t = −Â·s/3 = 0.3 per
+    # token, halved by the mean over the 2 sequences.
+    old = jnp.zeros((2, 3))
+    log_probs = f32([[math.log(1.44), 0.0, 5.0], [math.log(0.9)] * 3])
+    mask = jnp.asarray([[True, True, False], [True, True, True]])
+    adv = f32([2.0, -1.0])
+
+    def loss(lp):
+        return pgjax.ppo_clip_loss(
+            lp, old, adv, clip_eps=0.2, clip_eps_high=0.1, sequence_level=True, mask=mask
+        )
+
+    value, grad = jax.value_and_grad(loss)(log_probs)
+    np.testing.assert_allclose(value, (-2.2 + 0.9) / 2, rtol=1e-6)
+    np.testing.assert_allclose(grad, [[0.0, 0.0, 0.0], [0.15, 0.15, 0.15]], rtol=1e-5, atol=1e-7)

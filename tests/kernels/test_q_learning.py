@@ -154,6 +154,36 @@ def test_q_value_loss_ignores_non_finite_values_in_masked_slots_and_untaken_acti
     np.testing.assert_array_equal(grad[~mask], 0.0)
 
 
+def test_q_value_loss_of_out_of_range_actions_traced_is_nan_never_another_actions_value():
+    """As `Categorical.log_prob`: −1 does not wrap around to the last action, A does not read
+    past the end; known at trace time they are refused (tests/test_bad_input.py)."""
+    q = f32([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    loss = jax.jit(lambda actions: pgjax.q_value_loss(q, actions, jnp.zeros(2), loss="squared"))
+    for bad in (-1, A, 7):
+        assert np.isnan(loss(jnp.asarray([0, bad]))), bad
+    np.testing.assert_allclose(loss(jnp.asarray([0, 2])), (0.5 * 1.0 + 0.5 * 36.0) / 2)
+
+
+@pytest.mark.parametrize("traced", [False, True])
+def test_q_value_loss_of_out_of_range_actions_in_masked_slots_is_that_of_any_valid_padding(
+    rng, traced
+):
+    q = f32(rng.normal(size=(6, A)))
+    targets = f32(rng.normal(size=6))
+    mask = jnp.asarray([True, False, True, False, True, False])
+    padded = np.where(mask, rng.integers(0, A, size=6), [0, -1, 0, A, 0, -1])
+
+    def loss_and_grad(actions):
+        return jax.value_and_grad(pgjax.q_value_loss)(q, actions, targets, mask=mask)
+
+    run = jax.jit(loss_and_grad) if traced else loss_and_grad
+    dirty = run(jnp.asarray(padded))
+    clean = run(jnp.asarray(np.where(mask, padded, 0)))
+    assert np.isfinite(dirty[0])
+    for a, b in zip(dirty, clean, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("epsilon", [0.0, 0.1, 1.0, "per_state"])
 def test_epsilon_greedy_probabilities_match_reference(rng, epsilon):
     q = rng.normal(size=(4, 5, A))
@@ -182,6 +212,14 @@ def test_linear_schedule_matches_reference_and_accepts_traced_counts(count):
     out = jax.jit(pgjax.linear_schedule)(jnp.int32(count), 1.0, 0.05, 500)
     np.testing.assert_allclose(out, ref.linear_schedule(count, 1.0, 0.05, 500), rtol=1e-6)
     np.testing.assert_allclose(pgjax.linear_schedule(count, 1.0, 0.05, 0), 0.05, rtol=1e-6)
+
+
+@pytest.mark.parametrize("argument", ["start", "end", "duration"])
+def test_linear_schedule_with_a_traced_nan_setting_is_nan_never_silently_end(argument):
+    settings = {"start": 1.0, "end": 0.05, "duration": 500.0, argument: jnp.float32(jnp.nan)}
+    schedule = jax.jit(lambda count, s: pgjax.linear_schedule(count, **s))
+    for count in (0, 250, 500, 10_000):
+        assert np.isnan(schedule(count, settings)), count
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 import reference as ref
@@ -99,3 +100,102 @@ def test_adaptive_kl_coefficient_proportional_rule_matches_formula(kl):
     )(0.3, kl, 0.01)
     error = min(max(kl / 0.01 - 1.0, -0.2), 0.2)
     assert float(out) == pytest.approx(0.3 * (1.0 + 0.1 * error), rel=1e-6)
+
+
+# ------------------------------------------------------------------------------------------
+# What each estimator's gradient estimates: exact expectations on a small categorical
+# ------------------------------------------------------------------------------------------
+
+LOGITS = np.array([0.3, -1.2, 0.8, 0.0, -0.4])
+REF_PROBS = np.array([0.05, 0.4, 0.1, 0.15, 0.3])
+
+
+def _analytic():
+    """π, and the float64 analytic gradients w.r.t. the logits of π = softmax(θ)."""
+    p = np.exp(LOGITS - LOGITS.max())
+    p /= p.sum()
+    d = np.log(p) - np.log(REF_PROBS)
+    kl = float(np.sum(p * d))
+    k2 = 0.5 * d**2
+    return {
+        "p": p,
+        "kl": kl,
+        "grad_kl": p * (d - kl),  # ∇KL(π‖π_ref)
+        "grad_reverse_kl": p - REF_PROBS,  # ∇KL(π_ref‖π) = −Σ π_ref ∇log π
+        "reward_k2": p * (k2 - np.sum(p * k2)),  # E[sg(k2) ∇log π]
+    }
+
+
+def _expected_value_and_gradient(estimator, form):
+    """E_{a~π}[k] and the expected gradient, summed exactly over the 5 actions with the sampling
+    weights π(a) held constant: the gradient a sample a ~ π contributes in expectation."""
+    log_ref = f32(np.log(REF_PROBS))
+
+    def objective(logits):
+        log_p = jax.nn.log_softmax(logits)
+        weights = jax.lax.stop_gradient(jnp.exp(log_p))
+        k = pgjax.kl_estimate(log_p, log_ref, estimator)
+        value = jnp.sum(weights * jax.lax.stop_gradient(k))
+        if form == "loss":
+            return jnp.sum(weights * k), value
+        # In the reward, r = −k: the score-function loss −Σ log π · (−w·sg(k)).
+        advantages = -weights * jax.lax.stop_gradient(k)
+        return pgjax.policy_gradient_loss(log_p, advantages, reduction="sum"), value
+
+    grad, value = jax.grad(objective, has_aux=True)(f32(LOGITS))
+    return float(value), np.asarray(grad, np.float64)
+
+
+EXPECTED_GRADIENTS = {
+    ("k1", "loss"): lambda a: np.zeros(5),
+    ("k2", "loss"): lambda a: a["grad_kl"],
+    ("k3", "loss"): lambda a: a["grad_reverse_kl"],
+    ("k3_value_k2_grad", "loss"): lambda a: a["grad_kl"],
+    ("k1", "reward"): lambda a: a["grad_kl"],
+    ("k2", "reward"): lambda a: a["reward_k2"],
+    ("k3", "reward"): lambda a: a["grad_kl"] - a["grad_reverse_kl"],
+}
+
+
+@pytest.mark.parametrize(("estimator", "form"), list(EXPECTED_GRADIENTS))
+def test_kl_estimator_expected_gradient_as_loss_or_in_reward_matches_the_analytic_one(
+    estimator, form
+):
+    analytic = _analytic()
+    value, grad = _expected_value_and_gradient(estimator, form)
+    np.testing.assert_allclose(grad, EXPECTED_GRADIENTS[estimator, form](analytic), atol=1e-6)
+    if estimator != "k2":  # k1, k3 and the straight-through k3 are unbiased for the value
+        np.testing.assert_allclose(value, analytic["kl"], rtol=1e-5)
+    else:
+        assert abs(value - analytic["kl"]) > 1e-3
+
+
+def test_the_documented_gradients_differ_so_the_table_is_not_vacuous():
+    a = _analytic()
+    assert np.abs(a["grad_kl"] - a["grad_reverse_kl"]).max() > 0.05
+    assert np.abs(a["grad_kl"]).max() > 0.05
+    # k2 in the reward is ∇E_π[k2] − ∇KL(π‖π_ref), ∇E_π[k2] the full derivative.
+    log_ref = np.log(REF_PROBS)
+
+    def expected_k2(logits):
+        log_p = jax.nn.log_softmax(logits)
+        return jnp.sum(jnp.exp(log_p) * 0.5 * jnp.square(log_p - log_ref))
+
+    full = np.asarray(jax.grad(expected_k2)(f32(LOGITS)), np.float64)
+    np.testing.assert_allclose(a["reward_k2"], full - a["grad_kl"], atol=1e-6)
+
+
+def test_k3_value_k2_grad_has_k3_values_and_k2_gradients_per_sample(rng):
+    log_probs, ref_lp = f32(-rng.random(SHAPE) * 2), f32(-rng.random(SHAPE) * 2)
+    mask = jmask(random_mask(rng, SHAPE, "random"))
+    np.testing.assert_array_equal(
+        kl_estimate(log_probs, ref_lp, "k3_value_k2_grad"), kl_estimate(log_probs, ref_lp, "k3")
+    )
+
+    def loss(estimator):
+        return lambda lp: pgjax.kl_penalty_loss(lp, ref_lp, estimator, mask)
+
+    np.testing.assert_allclose(loss("k3_value_k2_grad")(log_probs), loss("k3")(log_probs), **TOL)
+    np.testing.assert_allclose(
+        jax.grad(loss("k3_value_k2_grad"))(log_probs), jax.grad(loss("k2"))(log_probs), **TOL
+    )

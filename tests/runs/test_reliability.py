@@ -176,7 +176,7 @@ def _mount_tmpfs(path: Path, size: str) -> bool:
 
 def test_a_full_disk_is_one_line_naming_the_last_checkpoint_and_resume_continues(tmp_path):
     disk = tmp_path / "disk"
-    if not _mount_tmpfs(disk, "900k"):
+    if not _mount_tmpfs(disk, "500k"):
         pytest.skip("cannot mount a small tmpfs here (needs root)")
     try:
         run_dir = disk / "run"

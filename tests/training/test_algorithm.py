@@ -9,8 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from pgjax import algorithms
 from pgjax.algorithms.ppo import PPO, PPOConfig, make_train
+from pgjax.runs import registry
 from pgjax.training.config import ConfigError, hyperparameter_grid
 
 TINY = PPOConfig(total_steps=4 * 16 * 3, num_envs=4, num_steps=16, num_minibatches=2)
@@ -86,13 +86,14 @@ def test_metrics_are_per_update_scalars_not_per_step(tiny_train):
         assert value.shape == (TINY.num_updates,), name
 
 
-def test_registry_maps_each_name_to_its_algorithm():
-    assert set(algorithms.REGISTRY) >= {"ppo", "a2c", "reinforce", "trpo"}
-    for name, algorithm in algorithms.REGISTRY.items():
-        assert algorithm.name == name and algorithm.summary
+def test_every_control_algorithm_traces_init_and_update_with_its_default_config():
+    for name in registry.names("control"):
+        algorithm = registry.get(name)
+        assert algorithm.name == name and algorithm.description
+        assert registry.config_class(name) is algorithm.config_class
         config = algorithm.config_class()  # its default environment (SAC: Pendulum-v1)
         state = jax.eval_shape(lambda k, a=algorithm, c=config: a.init(c, k), jax.random.key(0))
         _, metrics = jax.eval_shape(lambda s, a=algorithm, c=config: a.update(c, s), state)
         assert all(m.shape == () for m in metrics.values()), name
     with pytest.raises(ConfigError, match="Unknown algorithm 'nope'; choose one of ppo"):
-        algorithms.get("nope")
+        registry.get("nope")
