@@ -713,15 +713,19 @@ def report(data: dict, info: dict, quick: bool) -> dict:
 def run(
     quick: bool = False,
     out_dir: Path | None = None,
+    smoke: bool = False,
     budget_seconds: float = DEFAULT_BUDGET_S,
     start: float | None = None,
 ) -> dict:
     """Measures every item within `budget_seconds` (counted from `start`, default now) and
     returns `benchmarks.common.result(...)`; writes `OUT/accelerator-BACKEND.json` as it goes
-    (`out_dir` None: not written)."""
+    (`out_dir` None: not written). `smoke` (the `benchmarks.run` contract) is `quick`: its
+    sizes are already the smallest that go through every item."""
     import jax
 
     from benchmarks.common import machine_info
+
+    quick = quick or smoke
 
     info = machine_info()
     budget = Budget(budget_seconds, start)
@@ -765,7 +769,7 @@ def main(argv: list[str] | None = None) -> int:
     from pgjax.training.parallel import use_cpu_cores
 
     use_cpu_cores()  # on a CPU, one JAX device per core, as the CLI runs seeds
-    output = run(args.quick, args.out, args.budget_seconds, start)
+    output = run(args.quick, args.out, budget_seconds=args.budget_seconds, start=start)
     info = output.pop("machine")
     seconds = time.perf_counter() - start
     mode = "quick" if args.quick else "full"

@@ -78,6 +78,15 @@ class Settings:
 
 
 QUICK = Settings(num_batches=60, chunk=20, train_updates=10, value_episodes=64, value_steps=200)
+SMOKE = Settings(  # 3 batches: the fewest the jackknife takes
+    episodes_per_batch=2,
+    num_batches=3,
+    chunk=3,
+    train_updates=1,
+    value_episodes=2,
+    value_steps=2,
+    bootstrap_samples=10,
+)
 
 
 def make_experiment(settings: Settings):
@@ -100,7 +109,7 @@ def make_experiment(settings: Settings):
         if updates == 0:
             return network.init(key, jnp.zeros((1, *spec.observation_shape)))
         trained = dataclasses.replace(config, total_steps=updates * config.steps_per_update)
-        state, _ = jax.jit(reinforce.make_train(trained))(key)
+        state, _ = jax.jit(reinforce.REINFORCE.make_train(trained))(key)
         return state.params
 
     @jax.jit
@@ -116,12 +125,12 @@ def make_experiment(settings: Settings):
 
         def loss_fn(critic, index):
             loss = pgjax.value_loss(value(critic, obs[index]), returns[index])
-            return loss, loss
+            return loss, {"loss": loss}
 
         def step(carry, step_key):
             index = jax.random.choice(step_key, weights.size, (512,), p=weights / weights.sum())
-            critic, opt_state, loss = gradient_step(loss_fn, optimizer, *carry, index)
-            return (critic, opt_state), loss
+            critic, opt_state, metrics = gradient_step(loss_fn, optimizer, *carry, index)
+            return (critic, opt_state), metrics["loss"]
 
         critic = params["params"]["critic"]
         (critic, _), losses = jax.lax.scan(
@@ -278,8 +287,8 @@ def plot(results: dict, path: Path) -> Path:
     return path
 
 
-def run(quick: bool = False, out_dir: Path | None = None) -> dict:
-    settings = QUICK if quick else Settings()
+def run(quick: bool = False, out_dir: Path | None = None, smoke: bool = False) -> dict:
+    settings = SMOKE if smoke else QUICK if quick else Settings()
     out_dir = Path(out_dir or Path(__file__).resolve().parent / "out")
     out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -327,7 +336,7 @@ def run(quick: bool = False, out_dir: Path | None = None) -> dict:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=None, help="output folder (benchmarks/out)")
-    parser.add_argument("--quick", action="store_true", help="fewer batches, a smoke test")
+    parser.add_argument("--quick", action="store_true", help="fewer batches")
     args = parser.parse_args(argv)
     output = run(quick=args.quick, out_dir=args.out)
     print(output["table"])

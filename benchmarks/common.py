@@ -2,7 +2,7 @@
 
 The contract a benchmark module follows (what `python -m benchmarks.run` calls):
 
-    def run(quick: bool = False, out_dir: Path | None = None) -> dict:
+    def run(quick: bool = False, out_dir: Path | None = None, smoke: bool = False) -> dict:
         ...
         return result(NAME, table, data, notes=..., headline=..., files=[...])
 
@@ -10,6 +10,14 @@ The contract a benchmark module follows (what `python -m benchmarks.run` calls):
 `headline`, `files`); `skipped(NAME, reason)` is what a benchmark returns when it cannot run
 here (say, an optional dependency is missing). `out_dir` is where a benchmark may write files
 such as plots (list them in `files`); `run.py` writes the JSON and `benchmarks/RESULTS.md`.
+
+Three sizes: full (the published figures), `quick` (small budgets, minutes) and `smoke`: the
+smallest setting that still goes through every code path of the benchmark (a tiny budget, one
+repeat, one or two seeds, the fewest sizes and variants that reach each function), taking
+seconds. `tests/benchmarks` runs every module's smoke setting, so a renamed or re-signed pgjax
+API fails there instead of in the next full run. Smoke figures mean nothing: `run.py` never
+records them. Without an optional extra (Stable-Baselines3, a PureJaxRL checkout) a smoke run
+returns `skipped(...)` or leaves those rows out, as the other sizes do.
 
 Timing on JAX: `time_compile_and_run(fn, *args)` keeps compilation (tracing, lowering and XLA
 compilation, `jax.jit(fn).lower(*args).compile()`) apart from the steady-state run time, the
@@ -225,6 +233,13 @@ def result(
         "headline": headline,
         "files": [str(f) for f in files],
     }
+
+
+def smoke_budget(config, updates: int) -> int:
+    """The `total_steps` a smoke run gives `config`: `updates` updates, or more when the config
+    acts at random for its first `learning_starts` steps (off-policy), so that it also learns."""
+    learning_starts = getattr(config, "learning_starts", 0)
+    return config.steps_per_update * max(updates, learning_starts // config.steps_per_update + 1)
 
 
 def skipped(name: str, reason: str) -> dict:

@@ -17,7 +17,7 @@ from pathlib import Path
 ENVS = (64, 256)
 
 
-def run(quick: bool = False, out_dir: Path | None = None) -> dict:
+def run(quick: bool = False, out_dir: Path | None = None, smoke: bool = False) -> dict:
     import jax
     import numpy as np
 
@@ -25,14 +25,19 @@ def run(quick: bool = False, out_dir: Path | None = None) -> dict:
     from pgjax.algorithms.ppo import PPO, PPOConfig
     from pgjax.training.parallel import across_devices
 
-    repeats = 2 if quick else 5
+    repeats = 1 if smoke else 2 if quick else 5
     device_counts = [d for d in (1, 2, 4, 8) if d <= len(jax.devices())]
     keys = jax.vmap(jax.random.key)(np.zeros(1, np.uint32))
     rows, data = [], {}
-    for num_envs in ENVS:
-        updates = 2 if quick else 8
+    # Smoke: 8 environments × 8 steps, split over up to 8 devices, one update.
+    num_steps = 8 if smoke else 128
+    for num_envs in (8,) if smoke else ENVS:
+        updates = 1 if smoke else 2 if quick else 8
         config = PPOConfig.for_env(
-            "CartPole-v1", num_envs=num_envs, total_steps=num_envs * 128 * updates
+            "CartPole-v1",
+            num_envs=num_envs,
+            num_steps=num_steps,
+            total_steps=num_envs * num_steps * updates,
         )
         compiled = {}
         for d in device_counts:

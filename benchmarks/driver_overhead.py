@@ -21,7 +21,7 @@ from pathlib import Path
 HEADLINE_TARGET = 0.05  # issue 11: chunking costs at most 5% of throughput
 
 
-def run(quick: bool = False, out_dir: Path | None = None) -> dict:
+def run(quick: bool = False, out_dir: Path | None = None, smoke: bool = False) -> dict:
     import jax
     import numpy as np
 
@@ -31,10 +31,9 @@ def run(quick: bool = False, out_dir: Path | None = None) -> dict:
     from pgjax.training.parallel import across_devices
 
     seeds = [0, 1]
-    repeats = 2 if quick else 5
-    config = PPOConfig.for_env(
-        "CartPole-v1", preset="classic", total_steps=100_000 if quick else 500_000
-    )
+    repeats = 1 if smoke else 2 if quick else 5
+    steps = 512 if smoke else 100_000 if quick else 500_000  # smoke: one update
+    config = PPOConfig.for_env("CartPole-v1", preset="classic", total_steps=steps)
     keys = jax.vmap(jax.random.key)(np.asarray(seeds, np.uint32))
     single = across_devices(PPO.make_train(config), len(seeds)).lower(keys).compile()
     jax.block_until_ready(single(keys))
@@ -82,7 +81,7 @@ def run(quick: bool = False, out_dir: Path | None = None) -> dict:
                 "—" if name == "one compiled scan" else f"{overhead:+.1%}",
             ]
         )
-        data[name] = {"run_s": runs, "median_s": median, "overhead": overhead}
+        data[name] = {"run_s": seconds, "median_s": median, "overhead": overhead}
     table = markdown_table(["program", "chunks", "run (median)", "env steps/s", "overhead"], rows)
     default = data["driver, checkpoint every 20 chunks"]["overhead"]
     every = data["driver, checkpoint every chunk"]["overhead"]

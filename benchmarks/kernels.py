@@ -1,8 +1,9 @@
 """Kernel benchmarks: pgjax against rlax and a hand-written reverse `lax.scan`.
 
     python -m benchmarks.kernels            # full run (well under 2 minutes on a 2-core CPU)
-    python -m benchmarks.kernels --quick    # fewer repetitions, smaller sizes, for a smoke test
+    python -m benchmarks.kernels --quick    # fewer repetitions, smaller sizes
     python -m benchmarks.kernels --json out.json
+    python -m benchmarks.run kernels        # the same, recorded in benchmarks/RESULTS.md
 
 Every implementation is `jax.jit`-compiled. Two numbers are reported per case:
 
@@ -35,18 +36,21 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 import pgjax
+from benchmarks.common import result
 
 try:  # rlax is a test dependency; the benchmark still runs (without its rows) if it is absent.
     import rlax
 except ImportError:  # pragma: no cover
     rlax = None
 
+NAME = "kernels"
 GAMMA, LAMBDA, CLIP_EPS = 0.99, 0.95, 0.2
 RLAX = "rlax (vmapped)"
 PLAIN = "plain lax.scan"
@@ -172,9 +176,14 @@ class Case:
     make_args: Callable[[], tuple]  # builds the (device) inputs
 
 
-def cases(quick: bool = False) -> list[Case]:
+def cases(quick: bool = False, smoke: bool = False) -> list[Case]:
+    """Every (kernel, size, implementation) to time; `smoke`: one tiny size per kernel."""
+
+    def sizes(full, quick_sizes):
+        return [(8, 4)] if smoke else quick_sizes if quick else full
+
     out: list[Case] = []
-    gae_sizes = [(128, 2048), (4096, 64)] if not quick else [(128, 256), (1024, 16)]
+    gae_sizes = sizes([(128, 2048), (4096, 64)], [(128, 256), (1024, 16)])
     for num_steps, batch in gae_sizes:
         size = f"T={num_steps} B={batch}"
 
@@ -189,7 +198,7 @@ def cases(quick: bool = False) -> list[Case]:
         if rlax is not None:
             out.append(Case("gae", size, RLAX, rlax_gae, make))
 
-    return_sizes = [(16, 64), (128, 2048)] if not quick else [(16, 64), (64, 256)]
+    return_sizes = sizes([(16, 64), (128, 2048)], [(16, 64), (64, 256)])
     for kernel, ours, theirs in (
         ("lambda_returns", pgjax_lambda_returns, rlax_lambda_returns),
         ("discounted_returns", pgjax_discounted_returns, rlax_discounted_returns),
@@ -204,7 +213,7 @@ def cases(quick: bool = False) -> list[Case]:
             if rlax is not None:
                 out.append(Case(kernel, size, RLAX, theirs, make))
 
-    ppo_sizes = [(64, 64), (1024, 1024)] if not quick else [(64, 64), (256, 256)]
+    ppo_sizes = sizes([(64, 64), (1024, 1024)], [(64, 64), (256, 256)])
     for rows, cols in ppo_sizes:
 
         def make(rows=rows, cols=cols):
@@ -302,17 +311,22 @@ def environment() -> dict:
     }
 
 
-def main(argv: list[str] | None = None) -> list[dict]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer repetitions")
-    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON here")
-    args = parser.parse_args(argv)
-    budget_s, min_runs, max_runs = (0.5, 5, 50) if args.quick else (4.0, 20, 500)
+NOTES = (
+    "compile = jit(f).lower(*args).compile(); run = median of block_until_ready calls, "
+    "round-robin within each kernel and size; speed-up = baseline time / this time; rlax "
+    "rows include the batch-major transposes and input preparation inside the timed function."
+)
 
+
+def measure(quick: bool = False, smoke: bool = False) -> tuple[list[dict], dict]:
+    """Times every case of `cases(quick, smoke)`: the result rows and the environment."""
+    budget_s, min_runs, max_runs = (
+        (0.0, 1, 1) if smoke else (0.5, 5, 50) if quick else (4.0, 20, 500)
+    )
     env = environment()
     results = []
     groups: dict[tuple[str, str], list[Case]] = {}
-    for case in cases(args.quick):
+    for case in cases(quick, smoke):
         groups.setdefault((case.kernel, case.size), []).append(case)
     for group in groups.values():
         for r in time_group(group, budget_s, min_runs, max_runs):
@@ -324,18 +338,38 @@ def main(argv: list[str] | None = None) -> list[dict]:
             )
     add_ratios(results)
     env["load_average_1m_end"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    print()
-    print(
+    return results, env
+
+
+def environment_line(env: dict) -> str:
+    return (
         f"jax {env['jax']} ({env['backend']}: {env['device']}, {env['cpu_count']} CPUs), "
         f"rlax {env['rlax']}, pgjax {env['pgjax']}; load average "
         f"{env['load_average_1m']:.2f} -> {env['load_average_1m_end']:.2f}"
     )
-    print(
-        "compile = jit(f).lower(*args).compile(); run = median of block_until_ready calls, "
-        "round-robin within each kernel and size;\nspeed-up = baseline time / this time; rlax "
-        "rows include the batch-major transposes and input preparation inside the timed "
-        "function.\n"
+
+
+def run(quick: bool = False, out_dir: Path | None = None, smoke: bool = False) -> dict:
+    """The `benchmarks.run` entry point (`out_dir` is unused: no files)."""
+    results, env = measure(quick, smoke)
+    return result(
+        NAME,
+        markdown(results),
+        {"environment": env, "results": results},
+        title="Kernels: pgjax vs rlax and a plain lax.scan",
+        notes=f"{environment_line(env)}.\n\n{NOTES}",
     )
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer repetitions")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON here")
+    args = parser.parse_args(argv)
+    results, env = measure(args.quick)
+    print()
+    print(environment_line(env))
+    print(NOTES + "\n")
     print(markdown(results))
     if args.json:
         with open(args.json, "w") as f:

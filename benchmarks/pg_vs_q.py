@@ -34,8 +34,8 @@ from pathlib import Path
 import numpy as np
 
 NAME = "pg_vs_q"
-SEEDS, QUICK_SEEDS = 16, 4
-EVALUATIONS, QUICK_EVALUATIONS = 40, 8
+SEEDS, QUICK_SEEDS, SMOKE_SEEDS = 16, 4, 2
+EVALUATIONS, QUICK_EVALUATIONS, SMOKE_EVALUATIONS = 40, 8, 2
 EPISODES = 10
 QUICK_BUDGET_FRACTION = 0.25
 
@@ -59,6 +59,29 @@ TASKS = (
         ],
     ),
 )
+# Smoke: one algorithm with discrete actions, and the truncation pair (off-policy).
+SMOKE_TASKS = (
+    ("CartPole-v1", 475.0, [("PPO", "ppo", {})]),
+    (
+        "Pendulum-v1",
+        -200.0,
+        [
+            ("SAC", "sac", {}),
+            ("SAC, time limit as terminal", "sac", {"bootstrap_truncation": False}),
+        ],
+    ),
+)
+# The median steps the headline quotes (those of the runs measured).
+HEADLINE = (
+    "CartPole-v1/DQN",
+    "CartPole-v1/PPO",
+    "CartPole-v1/A2C",
+    "Acrobot-v1/DQN",
+    "Acrobot-v1/PPO",
+    "Acrobot-v1/A2C",
+    "Pendulum-v1/SAC",
+    "Pendulum-v1/PPO",
+)
 
 
 def train_with_curves(name: str, env_id: str, overrides: dict, seeds: int, evaluations: int):
@@ -66,11 +89,11 @@ def train_with_curves(name: str, env_id: str, overrides: dict, seeds: int, evalu
     compile_s, run_s)`."""
     import jax
 
-    from pgjax import algorithms
+    from pgjax.runs import registry
     from pgjax.training.evaluation import evaluation_steps, make_train_and_evaluate
     from pgjax.training.parallel import across_devices
 
-    algorithm = algorithms.get(name)
+    algorithm = registry.get(name)
     config = algorithm.config_class.for_env(env_id, **overrides)
     train = across_devices(make_train_and_evaluate(algorithm, config, evaluations, EPISODES), seeds)
     keys = jax.random.split(jax.random.key(0), seeds)
@@ -159,15 +182,15 @@ def _table(env_id: str, threshold: float, summaries: list[tuple[str, dict]]) -> 
     )
 
 
-def plot(runs: dict, seeds: int, path: Path) -> Path:
+def plot(runs: dict, seeds: int, path: Path, tasks=TASKS) -> Path:
     """Learning curves, mean ± 95% confidence interval over seeds, one panel per environment."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(TASKS), figsize=(5.2 * len(TASKS), 4.2))
-    for axis, (env_id, threshold, entries) in zip(axes, TASKS, strict=True):
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5.2 * len(tasks), 4.2), squeeze=False)
+    for axis, (env_id, threshold, entries) in zip(axes[0], tasks, strict=True):
         for label, _, _ in entries:
             run = runs[f"{env_id}/{label}"]
             curves, steps = run["curves"], run["evaluation_steps"]
@@ -189,10 +212,15 @@ def plot(runs: dict, seeds: int, path: Path) -> Path:
     return path
 
 
-def _quick_budget(name: str, env_id: str, overrides: dict) -> int:
-    from pgjax import algorithms
+def _small_budget(name: str, env_id: str, overrides: dict, smoke: bool) -> int:
+    """The quick budget (a fraction of the preset's), or the smoke one: one update per
+    evaluation, or enough to learn."""
+    from benchmarks.common import smoke_budget
+    from pgjax.runs import registry
 
-    preset = algorithms.get(name).config_class.for_env(env_id, **overrides)
+    preset = registry.config_class(name).for_env(env_id, **overrides)
+    if smoke:
+        return smoke_budget(preset, SMOKE_EVALUATIONS)
     return int(preset.total_steps * QUICK_BUDGET_FRACTION)
 
 
@@ -215,16 +243,17 @@ def rank_sum_p(a: np.ndarray, b: np.ndarray) -> float:
     return float(math.erfc(max(z, 0.0) / math.sqrt(2)))
 
 
-def measure(quick: bool) -> dict:
-    """Every (environment, label) of `TASKS`: its config, curves, evaluation steps, compile and
+def measure(quick: bool, smoke: bool = False, tasks=TASKS) -> dict:
+    """Every (environment, label) of `tasks`: its config, curves, evaluation steps, compile and
     run seconds."""
-    seeds = QUICK_SEEDS if quick else SEEDS
-    evaluations = QUICK_EVALUATIONS if quick else EVALUATIONS
+    seeds = SMOKE_SEEDS if smoke else QUICK_SEEDS if quick else SEEDS
+    evaluations = SMOKE_EVALUATIONS if smoke else QUICK_EVALUATIONS if quick else EVALUATIONS
     runs = {}
-    for env_id, _, entries in TASKS:
+    for env_id, _, entries in tasks:
         for label, name, overrides in entries:
-            if quick:
-                overrides = {**overrides, "total_steps": _quick_budget(name, env_id, overrides)}
+            if quick or smoke:
+                budget = _small_budget(name, env_id, overrides, smoke)
+                overrides = {**overrides, "total_steps": budget}
             config, curves, steps, compile_s, run_s = train_with_curves(
                 name, env_id, overrides, seeds, evaluations
             )
@@ -239,13 +268,13 @@ def measure(quick: bool) -> dict:
     return runs
 
 
-def report(runs: dict, figure: Path) -> dict:
-    """The tables, headline, notes and figure of `measure`'s runs (also rebuilt from a saved
-    JSON's `data`)."""
+def report(runs: dict, figure: Path, tasks=TASKS) -> dict:
+    """The tables, headline, notes and figure of `measure`'s runs of `tasks` (also rebuilt
+    from a saved JSON's `data`)."""
     from benchmarks.common import result
 
     tables, summaries = [], {}
-    for env_id, threshold, entries in TASKS:
+    for env_id, threshold, entries in tasks:
         rows = []
         for label, _, _ in entries:
             run = runs[f"{env_id}/{label}"]
@@ -254,7 +283,7 @@ def report(runs: dict, figure: Path) -> dict:
         tables.append(_table(env_id, threshold, rows))
     seeds = len(next(iter(runs.values()))["curves"])
     evaluations = len(next(iter(runs.values()))["evaluation_steps"])
-    plot(runs, seeds, figure)
+    plot(runs, seeds, figure, tasks)
 
     def median_steps(key: str) -> str:
         return _steps(summaries[key]["steps"][0])
@@ -270,13 +299,12 @@ def report(runs: dict, figure: Path) -> dict:
         "late_return": (float(np.median(late_sac)), float(np.median(late_terminal))),
         "late_p": rank_sum_p(late_sac, late_terminal),
     }
-    headline = (
-        f"Env steps to the solved threshold, median of {seeds} seeds: CartPole-v1 DQN "
-        f"{median_steps('CartPole-v1/DQN')}, PPO {median_steps('CartPole-v1/PPO')}, A2C "
-        f"{median_steps('CartPole-v1/A2C')}; Acrobot-v1 DQN {median_steps('Acrobot-v1/DQN')}, "
-        f"PPO {median_steps('Acrobot-v1/PPO')}, A2C {median_steps('Acrobot-v1/A2C')}; "
-        f"Pendulum-v1 SAC {median_steps('Pendulum-v1/SAC')}, PPO "
-        f"{median_steps('Pendulum-v1/PPO')}"
+    by_env: dict[str, list[str]] = {}
+    for key in (k for k in HEADLINE if k in summaries):
+        env_id, label = key.split("/")
+        by_env.setdefault(env_id, []).append(f"{label} {median_steps(key)}")
+    headline = f"Env steps to the solved threshold, median of {seeds} seeds: " + "; ".join(
+        f"{env_id} {', '.join(cells)}" for env_id, cells in by_env.items()
     )
     notes = (
         f"{seeds} seeds per row, vmapped in one program across the JAX devices; evaluation "
@@ -308,8 +336,10 @@ def report(runs: dict, figure: Path) -> dict:
     )
 
 
-def run(quick: bool = False, out_dir: Path | None = None) -> dict:
+def run(quick: bool = False, out_dir: Path | None = None, smoke: bool = False) -> dict:
     import jax
 
     out_dir = Path(out_dir or Path(__file__).resolve().parent / "out")
-    return report(measure(quick), out_dir / f"{NAME}-{jax.default_backend()}.png")
+    tasks = SMOKE_TASKS if smoke else TASKS
+    figure = out_dir / f"{NAME}-{jax.default_backend()}.png"
+    return report(measure(quick, smoke, tasks), figure, tasks)

@@ -53,16 +53,17 @@ def random_rollout(env_id: str, num_envs: int, num_steps: int):
     return rollout
 
 
-def run(quick: bool = False, out_dir: Path | None = None) -> dict:
-    from pgjax.algorithms.ppo import PPOConfig, make_train
+def run(quick: bool = False, out_dir: Path | None = None, smoke: bool = False) -> dict:
+    from pgjax.algorithms.ppo import PPO, PPOConfig
 
     config = PPOConfig.for_env("CartPole-v1", preset="classic")
-    if quick:
-        config = dataclasses.replace(config, total_steps=65_536)
+    if quick or smoke:  # smoke: one update, the program scaling and purejaxrl_ppo compile too
+        steps = config.steps_per_update if smoke else 65_536
+        config = dataclasses.replace(config, total_steps=steps)
     steps = config.num_updates * config.steps_per_update
-    repeats = 1 if quick else 3
+    repeats = 1 if quick or smoke else 3
 
-    train = time_compile_and_run(make_train(config), jax.random.key(0), repeats=repeats)
+    train = time_compile_and_run(PPO.make_train(config), jax.random.key(0), repeats=repeats)
     ceiling = time_compile_and_run(
         random_rollout(config.env_id, config.num_envs, steps // config.num_envs),
         jax.random.key(0),
@@ -79,12 +80,13 @@ def run(quick: bool = False, out_dir: Path | None = None) -> dict:
     # Seeds: fewer steps per seed (throughput per step does not depend on the budget). Each
     # count runs as plain `jax.vmap` on one device and, where JAX sees several devices (on a CPU:
     # `use_cpu_cores`), split across them with `across_devices`, the way the CLI runs seeds.
-    seed_config = dataclasses.replace(config, total_steps=16_384 if quick else 32_768)
+    seed_budget = config.total_steps if smoke else 16_384 if quick else 32_768
+    seed_config = dataclasses.replace(config, total_steps=seed_budget)
     seed_steps = seed_config.num_updates * seed_config.steps_per_update
-    seed_train = make_train(seed_config)
+    seed_train = PPO.make_train(seed_config)
     num_devices = len(jax.devices())
     seed_rates = {}
-    for num_seeds in (1, 8) if quick else (1, 8, 64):
+    for num_seeds in (1, 2) if smoke else (1, 8) if quick else (1, 8, 64):
         keys = jax.random.split(jax.random.key(1), num_seeds)
         programs = {"vmap, 1 device": jax.jit(jax.vmap(seed_train))}
         if num_devices > 1 and num_seeds > 1:
@@ -146,7 +148,7 @@ def run(quick: bool = False, out_dir: Path | None = None) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small budgets (a smoke test)")
+    parser.add_argument("--quick", action="store_true", help="small budgets")
     use_cpu_cores()
     run(parser.parse_args().quick)
 

@@ -119,16 +119,16 @@ def _time(fn, *args, repeats):
     return compile_s, statistics.median(runs), output
 
 
-def _where_time_goes(config, repeats: int) -> dict:
-    """Compile split and per-update split of pgjax's PPO (one seed)."""
+def _where_time_goes(config, repeats: int, updates: int = 100) -> dict:
+    """Compile split and per-update split (means over `updates`) of pgjax's PPO (one seed)."""
     import jax
 
     from benchmarks.ppo_cartpole import random_rollout
-    from pgjax.algorithms import ppo
+    from pgjax.algorithms.ppo import PPO
     from pgjax.training import on_policy
     from pgjax.training.rollout import collect_rollout, trajectory_gae
 
-    train = jax.jit(ppo.make_train(config))
+    train = jax.jit(PPO.make_train(config))
     key = jax.random.key(0)
     start = time.perf_counter()
     traced = train.trace(key)
@@ -142,11 +142,10 @@ def _where_time_goes(config, repeats: int) -> dict:
         "lower_s": lowered_at - traced_at,
         "xla_s": compiled_at - lowered_at,
     }
-    updates = 100
-    state = jax.jit(lambda k: on_policy.init(config, k))(key)
+    state = jax.jit(lambda k: PPO.init(config, k))(key)
 
     def updates_only(state):
-        return jax.lax.scan(lambda s, _: ppo.update(config, s), state, length=updates)[1]
+        return jax.lax.scan(lambda s, _: PPO.update(config, s), state, length=updates)[1]
 
     def rollouts_only(state):
         run = on_policy.setup(config, state.hyperparams)
@@ -175,7 +174,7 @@ def _where_time_goes(config, repeats: int) -> dict:
     return {"compile": split, "per_update": per_update}
 
 
-def run(quick: bool = False, out_dir: Path | None = None) -> dict:
+def run(quick: bool = False, out_dir: Path | None = None, smoke: bool = False) -> dict:
     import jax
     import numpy as np
 
@@ -184,17 +183,20 @@ def run(quick: bool = False, out_dir: Path | None = None) -> dict:
     from pgjax.training.parallel import across_devices
 
     checkout = os.environ.get("PGJAX_PUREJAXRL")
-    rounds, repeats = (1, 1) if quick else (2, 3)
-    one_steps = 65_536 if quick else ONE_SEED_STEPS
-    seed_steps = 16_384 if quick else SEED_STEPS
+    rounds, repeats = (1, 1) if quick or smoke else (2, 3)
+    # Smoke: one update everywhere (programs ppo_cartpole's smoke run compiles too).
+    one_steps = 512 if smoke else 65_536 if quick else ONE_SEED_STEPS
+    seed_steps = 512 if smoke else 16_384 if quick else SEED_STEPS
+    num_seeds = 2 if smoke else SEEDS
+    breakdown_updates = 1 if smoke else 100
     purejaxrl = load_purejaxrl(checkout) if checkout else None
     config = PPOConfig.for_env("CartPole-v1", preset="classic", total_steps=one_steps)
     seed_config = PPOConfig.for_env("CartPole-v1", preset="classic", total_steps=seed_steps)
     pj_config = {**PUREJAXRL_CONFIG, "TOTAL_TIMESTEPS": one_steps}
     pj_seed_config = {**PUREJAXRL_CONFIG, "TOTAL_TIMESTEPS": seed_steps}
     steps = config.num_updates * config.steps_per_update
-    all_seed_steps = SEEDS * seed_config.num_updates * seed_config.steps_per_update
-    keys = jax.random.split(jax.random.key(1), SEEDS)
+    all_seed_steps = num_seeds * seed_config.num_updates * seed_config.steps_per_update
+    keys = jax.random.split(jax.random.key(1), num_seeds)
     measured: dict[str, list] = {}
 
     def record(label, compile_s, run_s, env_steps, final_return):
@@ -213,13 +215,14 @@ def run(quick: bool = False, out_dir: Path | None = None) -> dict:
         record("pgjax, 1 seed", c, r, steps, np.nanmean(metrics["episode_return"][-5:]))
         if purejaxrl is not None:
             train = jax.vmap(purejaxrl.make_train(dict(pj_seed_config)))
-            c, r, out = _time(train, jax.random.split(jax.random.PRNGKey(31), SEEDS), repeats=1)
+            pj_keys = jax.random.split(jax.random.PRNGKey(31), num_seeds)
+            c, r, out = _time(train, pj_keys, repeats=1)
             ret = np.asarray(out["metrics"]["returned_episode_returns"])[:, -1].mean()
-            record(f"PureJaxRL, {SEEDS} seeds (jit(vmap))", c, r, all_seed_steps, ret)
-        seeds_program = across_devices(PPO.make_train(seed_config), SEEDS)
+            record(f"PureJaxRL, {num_seeds} seeds (jit(vmap))", c, r, all_seed_steps, ret)
+        seeds_program = across_devices(PPO.make_train(seed_config), num_seeds)
         c, r, (_, metrics) = _time(seeds_program, keys, repeats=1)
         ret = np.nanmean(np.asarray(metrics["episode_return"])[:, -5:])
-        record(f"pgjax, {SEEDS} seeds (across {len(jax.devices())} devices)", c, r,
+        record(f"pgjax, {num_seeds} seeds (across {len(jax.devices())} devices)", c, r,
                all_seed_steps, ret)  # fmt: skip
 
     rows = []
@@ -241,16 +244,16 @@ def run(quick: bool = False, out_dir: Path | None = None) -> dict:
     if purejaxrl is not None:
         one = median("pgjax, 1 seed", "steps_per_s") / median("PureJaxRL, 1 seed", "steps_per_s")
         comp = median("pgjax, 1 seed", "compile_s") / median("PureJaxRL, 1 seed", "compile_s")
-        pgjax_seeds = next(k for k in measured if k.startswith(f"pgjax, {SEEDS} seeds"))
+        pgjax_seeds = next(k for k in measured if k.startswith(f"pgjax, {num_seeds} seeds"))
         many = median(pgjax_seeds, "steps_per_s") / median(
-            f"PureJaxRL, {SEEDS} seeds (jit(vmap))", "steps_per_s"
+            f"PureJaxRL, {num_seeds} seeds (jit(vmap))", "steps_per_s"
         )
         targets = {
             "one seed: throughput >= 1.5x PureJaxRL": (one, one >= 1.5),
             "one seed: compile <= 0.6x PureJaxRL": (comp, comp <= 0.6),
-            f"{SEEDS} seeds: aggregate throughput >= 2x PureJaxRL": (many, many >= 2.0),
+            f"{num_seeds} seeds: aggregate throughput >= 2x PureJaxRL": (many, many >= 2.0),
         }
-    breakdown = _where_time_goes(config, repeats)
+    breakdown = _where_time_goes(config, repeats, breakdown_updates)
     split, per_update = breakdown["compile"], breakdown["per_update"]
     lines = [
         f"- {name}: {ratio:.2f}× — **{'met' if ok else 'NOT met'}**"
@@ -258,7 +261,7 @@ def run(quick: bool = False, out_dir: Path | None = None) -> dict:
     ] or ["- PureJaxRL rows skipped (no checkout given: `--purejaxrl PATH`)."]
     notes = (
         "Values per round (" + str(rounds) + " rounds, alternating). One seed: "
-        f"{steps:,} steps; {SEEDS} seeds: {seed_steps:,} steps each. Final return: PureJaxRL's "
+        f"{steps:,} steps; {num_seeds} seeds: {seed_steps:,} steps each. Final return: PureJaxRL's "
         "last logged episode returns, pgjax's training returns over the last 5 updates.\n\n"
         "Targets (ratios of medians, same run):\n\n" + "\n".join(lines) + "\n\n"
         f"Where pgjax's time goes (one seed): compile {split['trace_s']:.2f} s tracing + "

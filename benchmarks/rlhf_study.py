@@ -2,7 +2,7 @@
 the learned reward model, and how do PPO, GRPO, Dr. GRPO and RLOO compare on one budget?
 
     python -m benchmarks.rlhf_study            # ≈ 20 min on a quiet 2-core CPU
-    python -m benchmarks.rlhf_study --quick    # a smoke test (minutes)
+    python -m benchmarks.rlhf_study --quick    # small (minutes)
     python -m benchmarks.rlhf_study --from-json benchmarks/out/rlhf_study.json  # re-render
 
 Method. Every algorithm runs its default config (`pgjax.rlhf`: a 2-block, width-64 transformer
@@ -45,10 +45,23 @@ GRIDS = {
 SUITABLE = {"ppo": 0.1, "rloo": 0.1, "grpo": 0.3, "dr-grpo": 0.3}  # the defaults
 METRICS = ("rm_score", "true_reward", "kl_sequence", "response_length", "on_topic")
 NAMES = {"ppo": "PPO", "grpo": "GRPO", "dr-grpo": "Dr. GRPO", "rloo": "RLOO"}
+# Smoke: PPO (the one with overrides), β = 0 and its suitable β, one seed, two updates of a
+# 1-block width-16 model after two pretraining steps, 8 evaluation prompts.
+SMOKE_ALGORITHMS = ("ppo",)
+SMOKE_SIZES = {
+    "num_blocks": 1,
+    "width": 16,
+    "response_length": 4,
+    "target_length": 2,
+    "pretrain_steps": 2,
+    "preference_pairs": 64,
+    "reward_model_epochs": 1,
+}
 
 
-def train(name: str, seeds: int, updates: int, grid, eval_prompts: int) -> dict:
-    """Every (β, seed) run of one algorithm in one program; returns numpy results."""
+def train(name: str, seeds: int, updates: int, grid, eval_prompts: int, **sizes) -> dict:
+    """Every (β, seed) run of one algorithm in one program (`sizes`: config overrides);
+    returns numpy results."""
     import jax
     import jax.numpy as jnp
     import numpy as np
@@ -60,7 +73,7 @@ def train(name: str, seeds: int, updates: int, grid, eval_prompts: int) -> dict:
 
     algorithm = registry.get(f"rlhf-{name}")
     overrides = {"adaptive_kl": False} if name == "ppo" else {}
-    config = algorithm.config_class(num_updates=updates, **overrides)
+    config = algorithm.config_class(num_updates=updates, **overrides, **sizes)
     config.validate()
     runs = [(beta, seed) for beta in grid for seed in range(seeds)]
     keys = jax.vmap(jax.random.key)(jnp.asarray([s for _, s in runs], jnp.uint32))
@@ -105,6 +118,11 @@ def _by_beta(result, beta):
     import numpy as np
 
     return np.asarray([i for i, (b, _) in enumerate(result["runs"]) if b == beta])
+
+
+def _grid(result) -> list[float]:
+    """The βs of an algorithm's runs, in the order they ran."""
+    return list(dict.fromkeys(b for b, _ in result["runs"]))
 
 
 def overoptimization_figure(results: dict, path: Path) -> Path:
@@ -156,7 +174,7 @@ def frontier_figure(results: dict, path: Path, updates: int) -> Path:
     for (name, result), marker in zip(results.items(), "osD^", strict=False):
         for ax, metric in zip(axes, ("true_reward", "rm_score"), strict=True):
             xs, ys = [], []
-            for beta in GRIDS[name]:
+            for beta in _grid(result):
                 rows = _by_beta(result, beta)
                 kl, value = result["policy"]["kl_sequence"][rows], result["policy"][metric][rows]
                 xs.append(kl.mean())
@@ -180,7 +198,7 @@ def frontier_figure(results: dict, path: Path, updates: int) -> Path:
         ax.set_title(f"{title} against KL (labels: β)", fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    seeds = len(_by_beta(first, GRIDS[next(iter(results))][0]))
+    seeds = len(_by_beta(first, _grid(first)[0]))
     fig.suptitle(
         f"Same budget ({updates} updates × 64 responses), mean ± std over {seeds} seeds",
         fontsize=11,
@@ -208,7 +226,7 @@ def tables(results: dict) -> str:
         f"{ref['response_length'].mean():.1f} | {ref['on_topic'].mean():.2f} | — |"
     )
     for name, result in results.items():
-        for beta in GRIDS[name]:
+        for beta in _grid(result):
             rows = _by_beta(result, beta)
             p = {k: v[rows] for k, v in result["policy"].items()}
             curve = _smooth(result["metrics"]["true_reward"][rows]).mean(0)
@@ -220,7 +238,7 @@ def tables(results: dict) -> str:
                 f"{p['kl_sequence'].std():.1f} | {p['response_length'].mean():.1f} | "
                 f"{p['on_topic'].mean():.2f} | {curve[best]:.2f} ({best + 1}) |"
             )
-    accuracy = first["reward_model_accuracy"][_by_beta(first, GRIDS[next(iter(results))][0])]
+    accuracy = first["reward_model_accuracy"][_by_beta(first, _grid(first)[0])]
     lines += [
         "",
         "Reward models (one per seed, shared by every algorithm and β): held-out pairwise "
@@ -229,17 +247,19 @@ def tables(results: dict) -> str:
     return "\n".join(lines)
 
 
-def run(quick: bool = False, out_dir: Path | None = None) -> dict:
+def run(quick: bool = False, out_dir: Path | None = None, smoke: bool = False) -> dict:
     """The `benchmarks.run` entry point."""
     from benchmarks.common import result
 
     out_dir = Path(out_dir or OUT)
     out_dir.mkdir(parents=True, exist_ok=True)
-    seeds, updates, prompts = (2, 30, 128) if quick else (4, 200, 512)
+    seeds, updates, prompts = (1, 2, 8) if smoke else (2, 30, 128) if quick else (4, 200, 512)
+    grids = {n: (0.0, SUITABLE[n]) for n in SMOKE_ALGORITHMS} if smoke else GRIDS
+    sizes = SMOKE_SIZES if smoke else {}
     results = {}
-    for name in GRIDS:
-        print(f"{NAMES[name]}: {seeds} seeds × β {GRIDS[name]}, {updates} updates", flush=True)
-        results[name] = train(name, seeds, updates, GRIDS[name], prompts)
+    for name, grid in grids.items():
+        print(f"{NAMES[name]}: {seeds} seeds × β {grid}, {updates} updates", flush=True)
+        results[name] = train(name, seeds, updates, grid, prompts, **sizes)
         print(f"  trained in {results[name]['seconds']:.0f} s", flush=True)
     files = [
         overoptimization_figure(results, out_dir / "rlhf_overoptimization.png"),

@@ -24,23 +24,30 @@ NAME = "rlhf_throughput"
 WIDTHS = (32, 64, 128, 256)
 LENGTHS = (8, 16, 32, 64)
 QUICK_WIDTHS, QUICK_LENGTHS = (32, 64), (8, 16)
+# Smoke: one PPO and one GRPO point of a 1-block, width-16 model, responses of 4 tokens.
+SMOKE_POINTS = (("ppo", 16, 4), ("grpo", 16, 4))
+SMOKE_OVERRIDES = {"num_blocks": 1}
 
 
-def measure_point(algorithm: str, width: int, length: int, repeats: int) -> dict:
-    """Sampling and one RL update (`algorithm`: "ppo" or "grpo") of a 2-block transformer of
-    `width` on 64 responses of `length` tokens: compile and steady-state seconds (median of
-    `repeats` calls after a warm-up call) and tokens per second of each, and the model's size."""
+def measure_point(algorithm: str, width: int, length: int, repeats: int, **overrides) -> dict:
+    """Sampling and one RL update (`algorithm`: "ppo" or "grpo") of a transformer of `width`
+    (2 blocks, or `overrides` of other config fields) on 64 responses of `length` tokens:
+    compile and steady-state seconds (median of `repeats` calls after a warm-up call) and
+    tokens per second of each, and the model's size."""
     import jax
 
     from benchmarks.common import time_compile_and_run
-    from pgjax.rlhf import grpo, pipeline, ppo
+    from pgjax.rlhf import pipeline
+    from pgjax.rlhf.grpo import GRPO
     from pgjax.rlhf.model import init_params, num_params
+    from pgjax.rlhf.ppo import PPO
     from pgjax.rlhf.sampling import generate
     from pgjax.rlhf.task import sample_prompts
 
-    module = {"ppo": ppo, "grpo": grpo}[algorithm]
-    config_class = ppo.PPOConfig if algorithm == "ppo" else grpo.GRPOConfig
-    config = config_class(width=width, response_length=length, target_length=min(8, length - 2))
+    rl = {"ppo": PPO, "grpo": GRPO}[algorithm]
+    config = rl.config_class(
+        width=width, response_length=length, target_length=min(8, length - 2), **overrides
+    )
     config.validate()
     model = config.model()
     params = jax.jit(lambda key: init_params(model, key))(jax.random.key(0))
@@ -52,12 +59,11 @@ def measure_point(algorithm: str, width: int, length: int, repeats: int) -> dict
         return generate(model, params, prompts, key, length)
 
     sampling = time_compile_and_run(sample, params, jax.random.key(3), repeats=repeats)
-    update = time_compile_and_run(
-        lambda state: module.update(config, state), state, repeats=repeats
-    )
+    update = time_compile_and_run(lambda state: rl.update(config, state), state, repeats=repeats)
     return {
         "algorithm": algorithm,
         "width": width,
+        "num_blocks": config.num_blocks,
         "response_length": length,
         "parameters": num_params(params),
         "sample_s": sampling.run_s,
@@ -69,19 +75,20 @@ def measure_point(algorithm: str, width: int, length: int, repeats: int) -> dict
     }
 
 
-def run(quick: bool = False, out_dir: Path | None = None) -> dict:
+def run(quick: bool = False, out_dir: Path | None = None, smoke: bool = False) -> dict:
     import jax
 
     from benchmarks.common import format_rate, format_seconds, markdown_table, result
 
     widths, lengths = (QUICK_WIDTHS, QUICK_LENGTHS) if quick else (WIDTHS, LENGTHS)
-    repeats = 3 if quick else 5
+    repeats = 1 if smoke else 3 if quick else 5
     points = [("ppo", w, 16) for w in widths] + [("ppo", 64, n) for n in lengths if n != 16]
     points.append(("grpo", 64, 16))
+    overrides = SMOKE_OVERRIDES if smoke else {}
     data = []
-    for algorithm, width, length in points:
+    for algorithm, width, length in SMOKE_POINTS if smoke else points:
         print(f"{algorithm} width {width}, R = {length}", flush=True)
-        data.append(measure_point(algorithm, width, length, repeats))
+        data.append(measure_point(algorithm, width, length, repeats, **overrides))
     rows = [
         [
             d["algorithm"].upper(),
@@ -103,10 +110,11 @@ def run(quick: bool = False, out_dir: Path | None = None) -> dict:
         ],
         rows,
     )  # fmt: skip
-    default = next(d for d in data if d["width"] == 64 and d["response_length"] == 16)
+    default = next((d for d in data if d["width"] == 64 and d["response_length"] == 16), data[0])
     device = jax.devices()[0].platform.upper()
     headline = (
-        f"RLHF (2-block width-64 transformer, 64 responses of 16 tokens): sampling "
+        f"RLHF ({default['num_blocks']}-block width-{default['width']} transformer, 64 "
+        f"responses of {default['response_length']} tokens): sampling "
         f"{format_rate(default['sample_tokens_per_s'])} tokens/s, a whole PPO update "
         f"{format_rate(default['update_tokens_per_s'])} tokens/s on one {device} device"
     )

@@ -2,17 +2,18 @@
 
     python -m benchmarks.run                         # all of them, full size
     python -m benchmarks.run scaling sb3_cartpole    # some of them
-    python -m benchmarks.run --quick                 # small sizes, a smoke test (~minutes)
+    python -m benchmarks.run --quick                 # small sizes (~minutes)
+    python -m benchmarks.run --smoke                 # the smallest sizes: does each one run?
     python -m benchmarks.run scaling --platform cuda # choose JAX's device (default: JAX's)
 
 Each benchmark is a module `benchmarks/NAME.py`, imported only when it runs, that exposes
 
-    run(quick: bool = False, out_dir: Path | None = None) -> dict
+    run(quick: bool = False, out_dir: Path | None = None, smoke: bool = False) -> dict
 
-returning `benchmarks.common.result(name, table, data, ...)` (`out_dir` is optional in the
-signature; give it to write files such as plots) or `benchmarks.common.skipped(name, reason)`.
-A module with only `main(argv)` is run with `["--quick"]` when quick, and what it prints is
-taken as its table.
+returning `benchmarks.common.result(name, table, data, ...)` (`out_dir` is where it may write
+files such as plots) or `benchmarks.common.skipped(name, reason)`. `smoke` is the smallest
+setting that still goes through every code path of the benchmark (see `benchmarks.common`);
+`tests/benchmarks` runs it for every module in this folder, listed here or not.
 
 For each result this writes `OUT/NAME-BACKEND.json` (the result, the machine, the mode and
 the time taken), prints the table, and rewrites its section of `benchmarks/RESULTS.md`.
@@ -21,6 +22,12 @@ run". A quick result never replaces a full one (use `--no-results` to leave RESU
 Results from different JAX backends (cpu, gpu, …) get separate sections, each naming its device.
 The headline sentences go into a block of README.md between the two
 `<!-- benchmarks:headlines -->` markers, when README.md has them.
+
+A smoke run writes neither JSON nor RESULTS.md nor README.md, and its files go to a temporary
+folder unless `--out` is given. It checks that the code runs, not how fast, so it compiles with
+XLA's backend optimisations off (≈40% less compile time on a CPU) and caches the programs it
+compiles in that folder (benchmarks compiling the same program compile it once). `--summary
+PATH` writes each benchmark's outcome as JSON (what `tests/benchmarks` reads).
 """
 
 from __future__ import annotations
@@ -29,11 +36,11 @@ import argparse
 import contextlib
 import importlib
 import inspect
-import io
 import os
 import re
 import shutil
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -43,6 +50,7 @@ BENCHMARKS = (
     "kernels",
     "ppo_cartpole",
     "purejaxrl_ppo",
+    "brax_ppo",
     "time_to_result",
     "pbt_vs_random",
     "driver_overhead",
@@ -71,30 +79,46 @@ _README_START = "<!-- benchmarks:headlines -->"
 _README_END = "<!-- /benchmarks:headlines -->"
 
 
-def _call(name: str, quick: bool, out_dir: Path) -> dict:
+def run_benchmark(name: str, out_dir: Path, *, quick: bool = False, smoke: bool = False) -> dict:
+    """Imports `benchmarks.NAME`, calls its `run` and checks what it returns (`check_result`).
+
+    Raises:
+      TypeError: the module has no `run(quick, out_dir, smoke)`, or it returned something else
+        than `result(...)` or `skipped(...)`.
+    """
     module = importlib.import_module(f"benchmarks.{name}")
-    if hasattr(module, "run"):
-        parameters = inspect.signature(module.run).parameters
-        kwargs = {"quick": quick}
-        if "out_dir" in parameters:
-            kwargs["out_dir"] = out_dir
-        return module.run(**kwargs)
-    if hasattr(module, "main"):
-        printed = io.StringIO()
-        with contextlib.redirect_stdout(printed):
-            module.main(["--quick"] if quick else [])
-        text = printed.getvalue().strip()
-        print(text)
-        return {"name": name, "title": name, "table": text, "data": None}
-    raise AttributeError(f"benchmarks/{name}.py has neither run(quick, out_dir) nor main(argv).")
-
-
-def _check(name: str, output: dict) -> dict:
-    if not isinstance(output, dict) or ("skipped" not in output and "table" not in output):
+    run = getattr(module, "run", None)
+    expected = ("quick", "out_dir", "smoke")
+    parameters = inspect.signature(run).parameters if callable(run) else {}
+    if any(p not in parameters for p in expected):
         raise TypeError(
-            f"benchmarks.{name}.run must return benchmarks.common.result(...) or "
-            f"skipped(...), a dict with 'name', 'table' and 'data'; got {type(output).__name__}."
+            f"benchmarks/{name}.py must define run(quick=False, out_dir=None, smoke=False) "
+            "(see benchmarks/common.py)."
         )
+    return check_result(name, run(quick=quick, out_dir=out_dir, smoke=smoke))
+
+
+def check_result(name: str, output) -> dict:
+    """`output` with the optional fields filled in, if it is what a benchmark's `run` must
+    return: `skipped(...)` (a dict with a non-empty `skipped` reason) or `result(...)` (a dict
+    with `name`, a non-empty markdown `table` and `files` that exist); TypeError otherwise."""
+    if isinstance(output, dict) and "skipped" in output:
+        if not isinstance(output["skipped"], str) or not output["skipped"]:
+            raise TypeError(f"benchmarks.{name}.run returned skipped(...) without a reason.")
+        return output
+    if (
+        not isinstance(output, dict)
+        or output.get("name") != name
+        or not isinstance(output.get("table"), str)
+        or not output["table"].strip()
+    ):
+        raise TypeError(
+            f"benchmarks.{name}.run must return benchmarks.common.result({name!r}, table, "
+            f"data, ...) with a non-empty table, or skipped(...); got {output!r:.200}."
+        )
+    missing = [path for path in output.get("files", []) if not Path(path).is_file()]
+    if missing:
+        raise TypeError(f"benchmarks.{name}.run lists files it did not write: {missing}.")
     return {"title": name, "notes": "", "headline": "", "files": [], "data": None, **output}
 
 
@@ -232,13 +256,24 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("names", nargs="*", help=f"benchmarks to run (default: {BENCHMARKS})")
-    parser.add_argument("--quick", action="store_true", help="small sizes (a smoke test)")
-    parser.add_argument("--out", type=Path, default=HERE / "out", help="JSON and plots")
+    sizes = parser.add_mutually_exclusive_group()
+    sizes.add_argument("--quick", action="store_true", help="small sizes (minutes)")
+    sizes.add_argument(
+        "--smoke",
+        action="store_true",
+        help="the smallest sizes, to check that each runs; records nothing",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="JSON and plots (default: benchmarks/out)"
+    )
     parser.add_argument(
         "--platform", default=None, help="JAX platform, e.g. cpu or cuda (sets JAX_PLATFORMS)"
     )
     parser.add_argument(
         "--no-results", action="store_true", help="leave RESULTS.md and README.md alone"
+    )
+    parser.add_argument(
+        "--summary", type=Path, default=None, help="write each benchmark's outcome here (JSON)"
     )
     parser.add_argument(
         "--purejaxrl",
@@ -255,34 +290,75 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown benchmark(s) {unknown}; known: {', '.join(BENCHMARKS)}")
     if args.platform:
         os.environ["JAX_PLATFORMS"] = args.platform
+    flags = os.environ.get("XLA_FLAGS", "")
+    if args.smoke and "xla_backend_optimization_level" not in flags:  # read when JAX starts
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_backend_optimization_level=0".strip()
     if str(HERE.parent) not in sys.path:
         sys.path.insert(0, str(HERE.parent))
 
-    from benchmarks.common import device_label, machine_info, write_json
+    from benchmarks.common import machine_info
+    from pgjax.runs.compile_cache import enable_compile_cache
     from pgjax.training.parallel import use_cpu_cores
 
     use_cpu_cores()  # on a CPU, one JAX device per core, as the CLI runs seeds
     info = machine_info()
     backend = info["jax_backend"]
-    mode = "quick" if args.quick else "full"
+    mode = "smoke" if args.smoke else "quick" if args.quick else "full"
+    with contextlib.ExitStack() as stack:
+        if args.out is None:
+            args.out = (
+                Path(stack.enter_context(tempfile.TemporaryDirectory()))
+                if args.smoke
+                else HERE / "out"
+            )
+        if args.smoke:
+            enable_compile_cache(args.out / "compile-cache")
+        return _run_all(names, args, info, backend, mode)
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process and of its finished subprocesses (time_to_result's)."""
+    return sum(os.times()[:4])
+
+
+def _run_all(names: list[str], args, info: dict, backend: str, mode: str) -> int:
+    from benchmarks.common import device_label, write_json
+
     print(f"# pgjax benchmarks ({mode}) on {device_label(info)}\n")
     sections = read_sections(RESULTS.read_text()) if RESULTS.exists() else {}
     failed = []
+    outcomes = {}  # name -> {"status": ok / skipped / failed, "detail", "seconds", "cpu_seconds"}
     for name in names:
         print(f"## {name}\n", flush=True)
         if not (HERE / f"{name}.py").exists():
             print(f"skipped: benchmarks/{name}.py does not exist yet\n")
+            outcomes[name] = {"status": "skipped", "detail": "no such file"}
             continue
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), _cpu_seconds()
         try:
-            output = _check(name, _call(name, args.quick, args.out))
+            output = run_benchmark(name, args.out, quick=args.quick, smoke=args.smoke)
         except Exception:  # one broken benchmark must not stop the others
             traceback.print_exc()
             failed.append(name)
-            continue
+            output = {"failed": traceback.format_exc()}
         seconds = time.perf_counter() - start
-        if "skipped" in output:
+        status = next((k for k in ("failed", "skipped") if k in output), "ok")
+        outcomes[name] = {
+            "status": status,
+            "detail": output.get(status, ""),
+            "seconds": seconds,
+            "cpu_seconds": _cpu_seconds() - cpu_start,
+        }
+        if args.summary is not None:  # after each benchmark: a crash leaves the ones before
+            write_json(args.summary, outcomes)
+        if status == "failed":
+            continue
+        if status == "skipped":
             print(f"skipped: {output['skipped']}\n")
+            continue
+        if args.smoke:
+            print(output["table"] + "\n")
+            print(f"({seconds:.1f} s; smoke mode: nothing recorded)\n", flush=True)
             continue
         record = {"name": name, **output, "mode": mode, "seconds": seconds, "machine": info}
         json_path = write_json(args.out / f"{name}-{backend}.json", record)
@@ -292,11 +368,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"({seconds:.0f} s; JSON: {json_path})\n", flush=True)
         if not args.no_results:
             record_section(sections, output, info, mode, seconds)
-    for name in BENCHMARKS:
-        if not any(s.partition("/")[0] == name for s in sections):
-            text = f"## {name} ({backend})\n\nNot run yet: `python -m benchmarks.run {name}`.\n"
-            sections[f"{name}/{backend}"] = ("none", text)
-    if not args.no_results:
+    if not args.no_results and not args.smoke:
+        for name in BENCHMARKS:
+            if not any(s.partition("/")[0] == name for s in sections):
+                text = f"## {name} ({backend})\n\nNot run yet: `python -m benchmarks.run {name}`.\n"
+                sections[f"{name}/{backend}"] = ("none", text)
         headlines = write_results(sections, info)
         print(f"wrote {RESULTS}")
         if update_readme(headlines):

@@ -51,6 +51,14 @@ SB3_EVAL_EVERY = 2_048  # env steps (8 updates of 8 envs × 32 steps)
 SAME_CONFIG_STEPS = 20_480
 SEEDS = (0, 1, 2)
 QUICK_SEEDS = (0,)
+# Smoke: one seed, two updates of each pgjax configuration, two of SB3's (8 envs × 32 steps),
+# one of SB3 with pgjax's (4 envs × 128 steps).
+SMOKE_PGJAX_BUDGETS, SMOKE_ZOO_BUDGETS, SMOKE_SB3_STEPS, SMOKE_SAME_CONFIG_STEPS = (
+    (1_024,),
+    (512,),
+    512,
+    512,
+)
 
 # rl-baselines3-zoo, hyperparams/ppo.yml, "CartPole-v1" (tuned); lin_X = X · progress_remaining.
 ZOO_CARTPOLE = {
@@ -222,7 +230,7 @@ def _pgjax_solve(seed: int, budgets: tuple[int, ...], overrides: dict) -> dict:
     import jax
     import numpy as np
 
-    from pgjax.algorithms.ppo import PPO, PPOConfig, make_train
+    from pgjax.algorithms.ppo import PPO, PPOConfig
     from pgjax.training.evaluation import episode_returns
 
     evaluate = None
@@ -231,7 +239,7 @@ def _pgjax_solve(seed: int, budgets: tuple[int, ...], overrides: dict) -> dict:
         config = PPOConfig.for_env(ENV_ID, "classic", **overrides, total_steps=budget)
         key = jax.random.key(seed)
         start = time.perf_counter()
-        compiled = jax.jit(make_train(config)).lower(key).compile()
+        compiled = jax.jit(PPO.make_train(config)).lower(key).compile()
         compile_s = time.perf_counter() - start
         start = time.perf_counter()
         state, _ = jax.block_until_ready(compiled(key))
@@ -279,7 +287,7 @@ def _median(values) -> float | None:
     return statistics.median(values) if values else None
 
 
-def run(quick: bool = False, out_dir: Path | None = None) -> dict:
+def run(quick: bool = False, out_dir: Path | None = None, smoke: bool = False) -> dict:
     from benchmarks.common import format_rate, format_seconds, markdown_table, result, skipped
 
     start = time.perf_counter()
@@ -290,13 +298,16 @@ def run(quick: bool = False, out_dir: Path | None = None) -> dict:
         return skipped(NAME, "torch/stable-baselines3 not installed (pip install -e '.[bench]')")
     import_s = time.perf_counter() - start
     torch.set_num_threads(1)
-    seeds = QUICK_SEEDS if quick else SEEDS
-    budgets = QUICK_PGJAX_BUDGETS if quick else PGJAX_BUDGETS
+    seeds = QUICK_SEEDS if quick or smoke else SEEDS
+    budgets = SMOKE_PGJAX_BUDGETS if smoke else QUICK_PGJAX_BUDGETS if quick else PGJAX_BUDGETS
+    zoo_budgets = SMOKE_ZOO_BUDGETS if smoke else ZOO_BUDGETS
+    sb3_steps = SMOKE_SB3_STEPS if smoke else ZOO_CARTPOLE["n_timesteps"]
+    same_config_steps = SMOKE_SAME_CONFIG_STEPS if smoke else SAME_CONFIG_STEPS
 
     sb3, pg, pg_zoo = [], [], []
     for seed in seeds:
         print(f"  seed {seed}: Stable-Baselines3 (rl-zoo hyperparameters)", flush=True)
-        sb3.append(_sb3_solve(seed, ZOO_CARTPOLE["n_timesteps"]))
+        sb3.append(_sb3_solve(seed, sb3_steps))
         r = sb3[-1]
         print(
             f"    SB3 seed {seed}: {'solved' if r['solved'] else 'NOT solved'} after "
@@ -306,9 +317,9 @@ def run(quick: bool = False, out_dir: Path | None = None) -> dict:
         )
         print(f"  seed {seed}: pgjax, default config, budgets {budgets}", flush=True)
         pg.append(_pgjax_solve(seed, budgets, {}))
-        print(f"  seed {seed}: pgjax, rl-zoo hyperparameters, budgets {ZOO_BUDGETS}", flush=True)
-        pg_zoo.append(_pgjax_solve(seed, ZOO_BUDGETS, ZOO_AS_PGJAX))
-    same = _sb3_same_config_throughput(0, SAME_CONFIG_STEPS)
+        print(f"  seed {seed}: pgjax, rl-zoo hyperparameters, budgets {zoo_budgets}", flush=True)
+        pg_zoo.append(_pgjax_solve(seed, zoo_budgets, ZOO_AS_PGJAX))
+    same = _sb3_same_config_throughput(0, same_config_steps)
 
     def row(label, runs, startup_key):
         solved = sum(r["solved"] for r in runs)
@@ -389,7 +400,7 @@ def run(quick: bool = False, out_dir: Path | None = None) -> dict:
         "cannot be evaluated midway, so it is trained from scratch at increasing budgets "
         f"({', '.join(f'{b // 1000}k' for b in budgets)} steps with its default CartPole "
         "config: 4 envs × 128 steps, 4 epochs × 4 minibatches, lr 2.5e-4 annealed; "
-        f"{', '.join(f'{b // 1000}k' for b in ZOO_BUDGETS)} with rl-zoo's hyperparameters, the "
+        f"{', '.join(f'{b // 1000}k' for b in zoo_budgets)} with rl-zoo's hyperparameters, the "
         "clip range kept at 0.2), stopping at the first budget that solves; its time is "
         "compile + run of that budget (the failed smaller budgets are not counted: their sum "
         "is `search_s` in the JSON). pgjax anneals the learning rate over the budget, so each "
@@ -409,7 +420,7 @@ def run(quick: bool = False, out_dir: Path | None = None) -> dict:
         "sb3_hyperparameters_source": "rl-baselines3-zoo hyperparams/ppo.yml, CartPole-v1",
         "sb3_eval_every": SB3_EVAL_EVERY,
         "import_torch_sb3_s": import_s,
-        "zoo_budgets": list(ZOO_BUDGETS),
+        "zoo_budgets": list(zoo_budgets),
         "zoo_as_pgjax": ZOO_AS_PGJAX,
         "pgjax": pg,
         "pgjax_zoo_hyperparameters": pg_zoo,

@@ -31,6 +31,8 @@ from pathlib import Path
 NAME = "sb3_off_policy"
 EVAL_EPISODES = 10
 SEEDS, QUICK_SEEDS = (0, 1, 2), (0,)
+SMOKE_SB3_EVAL_EVERY, SMOKE_SB3_LIMIT = 100, 200  # SB3's steps in smoke mode
+SMOKE_UPDATES = 2  # pgjax's updates in smoke mode
 
 # (label, pgjax algorithm, environment, threshold, SB3 evaluation interval, SB3 step limit)
 TASKS = (
@@ -105,12 +107,18 @@ def _sb3(label: str, env_id: str, threshold: float, every: int, limit: int, seed
     }
 
 
-def _pgjax(name: str, env_id: str, threshold: float, seed: int) -> dict:
-    """One pgjax run through the driver until its evaluation reaches `threshold`."""
-    from pgjax import algorithms, runs
+def _pgjax(name: str, env_id: str, threshold: float, seed: int, smoke: bool = False) -> dict:
+    """One pgjax run through the driver until its evaluation reaches `threshold` (in smoke
+    mode: a few updates, `benchmarks.common.smoke_budget`)."""
+    from benchmarks.common import smoke_budget
+    from pgjax import runs
+    from pgjax.runs import registry
 
-    algorithm = algorithms.get(name)
+    algorithm = registry.get(name)
     config = algorithm.config_class.for_env(env_id)
+    if smoke:
+        budget = smoke_budget(config, SMOKE_UPDATES)
+        config = algorithm.config_class.for_env(env_id, total_steps=budget)
     options = runs.RunOptions(
         target_return=threshold, target_episodes=EVAL_EPISODES, tensorboard=False
     )
@@ -133,7 +141,7 @@ def _median(values) -> float | None:
     return statistics.median(values) if values else None
 
 
-def run(quick: bool = False, out_dir: Path | None = None) -> dict:
+def run(quick: bool = False, out_dir: Path | None = None, smoke: bool = False) -> dict:
     from benchmarks.common import format_seconds, markdown_table, result, skipped
 
     try:
@@ -142,10 +150,12 @@ def run(quick: bool = False, out_dir: Path | None = None) -> dict:
     except ImportError:
         return skipped(NAME, "torch/stable-baselines3 not installed (pip install -e '.[bench]')")
     torch.set_num_threads(1)
-    seeds = QUICK_SEEDS if quick else SEEDS
+    seeds = QUICK_SEEDS if quick or smoke else SEEDS
     rows, data, ratios = [], {}, {}
     for label, name, env_id, threshold, every, limit in TASKS:
-        ours = [_pgjax(name, env_id, threshold, s) for s in seeds]
+        if smoke:
+            every, limit = SMOKE_SB3_EVAL_EVERY, SMOKE_SB3_LIMIT
+        ours = [_pgjax(name, env_id, threshold, s, smoke) for s in seeds]
         theirs = [_sb3(label, env_id, threshold, every, limit, s) for s in seeds]
         data[label] = {"pgjax": ours, "sb3": theirs}
         for library, runs in (("pgjax", ours), ("SB3", theirs)):

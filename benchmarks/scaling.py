@@ -27,27 +27,30 @@ SEED_AXIS_ENVS = 4
 STEPS_PER_CALL = 2**16  # environment steps per timed call (at least one PPO update)
 QUICK_NUM_ENVS = (4, 256)
 QUICK_NUM_SEEDS = (1, 16)
+SMOKE_NUM_ENVS = (4,)  # with SMOKE_NUM_SEEDS: one point on each axis, (4, 1) on both
+SMOKE_NUM_SEEDS = (1, 2)
+SMOKE_STEPS_PER_CALL = 1  # one update per call
 
 
-def _num_updates(num_envs: int, num_seeds: int) -> int:
-    return max(1, STEPS_PER_CALL // (num_envs * num_seeds * NUM_STEPS))
+def _num_updates(num_envs: int, num_seeds: int, steps_per_call: int) -> int:
+    return max(1, steps_per_call // (num_envs * num_seeds * NUM_STEPS))
 
 
-def _ppo_point(num_envs: int, num_seeds: int, repeats: int) -> dict:
+def _ppo_point(num_envs: int, num_seeds: int, repeats: int, steps_per_call: int) -> dict:
     """Steady-state env steps/s of PPO training `num_seeds` vmapped seeds of `num_envs` envs."""
     import jax
 
     from benchmarks.common import time_compile_and_run
-    from pgjax.algorithms.ppo import PPOConfig, make_train
+    from pgjax.algorithms.ppo import PPO, PPOConfig
 
-    num_updates = _num_updates(num_envs, num_seeds)
+    num_updates = _num_updates(num_envs, num_seeds, steps_per_call)
     config = PPOConfig.for_env(
         ENV_ID,
         num_envs=num_envs,
         num_steps=NUM_STEPS,
         total_steps=num_updates * num_envs * NUM_STEPS,
     )
-    train = make_train(config)
+    train = PPO.make_train(config)
     if num_seeds == 1:
         fn, keys = train, jax.random.key(0)
     else:
@@ -105,8 +108,8 @@ def _env_point(num_envs: int, num_seeds: int, num_steps: int, repeats: int) -> d
     }
 
 
-def _measure(num_envs: int, num_seeds: int, repeats: int) -> dict:
-    ppo = _ppo_point(num_envs, num_seeds, repeats)
+def _measure(num_envs: int, num_seeds: int, repeats: int, steps_per_call: int) -> dict:
+    ppo = _ppo_point(num_envs, num_seeds, repeats, steps_per_call)
     num_steps = ppo["num_updates"] * NUM_STEPS
     env = _env_point(num_envs, num_seeds, num_steps, repeats)
     point = {"num_envs": num_envs, "num_seeds": num_seeds, "ppo": ppo, "env_only": env}
@@ -168,20 +171,21 @@ def plot(envs_points: list[dict], seeds_points: list[dict], title: str, path: Pa
     return path
 
 
-def run(quick: bool = False, out_dir: Path | None = None) -> dict:
+def run(quick: bool = False, out_dir: Path | None = None, smoke: bool = False) -> dict:
     import jax
 
     from benchmarks.common import device_label, machine_info, markdown_table, result
 
-    num_envs = QUICK_NUM_ENVS if quick else NUM_ENVS
-    num_seeds = QUICK_NUM_SEEDS if quick else NUM_SEEDS
-    repeats = 1 if quick else 3
+    num_envs = SMOKE_NUM_ENVS if smoke else QUICK_NUM_ENVS if quick else NUM_ENVS
+    num_seeds = SMOKE_NUM_SEEDS if smoke else QUICK_NUM_SEEDS if quick else NUM_SEEDS
+    steps_per_call = SMOKE_STEPS_PER_CALL if smoke else STEPS_PER_CALL
+    repeats = 1 if quick or smoke else 3
     print(f"scaling on {jax.default_backend()}: envs {num_envs}, seeds {num_seeds}", flush=True)
     points = {}  # (num_envs, num_seeds) -> measurement; (4, 1) lies on both axes
 
     def measure(envs: int, seeds: int) -> dict:
         if (envs, seeds) not in points:
-            points[envs, seeds] = _measure(envs, seeds, repeats)
+            points[envs, seeds] = _measure(envs, seeds, repeats, steps_per_call)
         return points[envs, seeds]
 
     envs_points = [measure(n, 1) for n in num_envs]
@@ -222,7 +226,7 @@ def run(quick: bool = False, out_dir: Path | None = None) -> dict:
         "minibatches, 64×64 MLP). Rates are steady state: each point is compiled first (the "
         "`PPO compile` column: tracing + XLA compilation) and then called "
         f"{'once' if repeats == 1 else f'{repeats} times (median)'} after one warm-up call; "
-        f"each call does ≈{STEPS_PER_CALL:,} env steps (at least one update of "
+        f"each call does ≈{steps_per_call:,} env steps (at least one update of "
         f"num_envs × {NUM_STEPS}). `env-only` steps the same `make_env` wrappers with uniformly "
         "random actions in a `lax.scan` (vmapped over seeds on the seeds axis): the ceiling "
         "PPO cannot exceed at that size. `PPO call` is the time of one timed call."
@@ -230,7 +234,7 @@ def run(quick: bool = False, out_dir: Path | None = None) -> dict:
     data = {
         "env_id": ENV_ID,
         "num_steps": NUM_STEPS,
-        "steps_per_call_target": STEPS_PER_CALL,
+        "steps_per_call_target": steps_per_call,
         "repeats": repeats,
         "num_envs_axis": envs_points,
         "num_seeds_axis": seeds_points,

@@ -44,6 +44,8 @@ QUICK = {
     "memory_only": {32_768: (), 131_072: ((4096, 16),)},
     "repeats": 2,
 }
+# Smoke: a tiny vocabulary, two chunks of positions, one timed and one memory-only point.
+SMOKE = {"dim": 8, "timed": {512: ((32, 16),)}, "memory_only": {512: ((64, 16),)}, "repeats": 1}
 
 
 def _programs(num: int, dim: int, vocabulary: int):
@@ -127,10 +129,10 @@ def _mib(n: float) -> str:
     return f"{n / 2**20:,.0f} MiB"
 
 
-def run(quick: bool = False, out_dir: Path | None = None) -> dict:
+def run(quick: bool = False, out_dir: Path | None = None, smoke: bool = False) -> dict:
     from benchmarks.common import format_seconds, markdown_table, result
 
-    sizes = QUICK if quick else FULL
+    sizes = SMOKE if smoke else QUICK if quick else FULL
     data = []
     for vocabulary in sizes["timed"]:
         for timed in (True, False):

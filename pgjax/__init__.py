@@ -3,7 +3,7 @@
 The package's folders are its layers, each importing only those above it in this list:
 
     pgjax.kernels     pure math on arrays (jax, numpy); re-exported here: pgjax.gae, ...
-    pgjax.envs        environments behind one interface (gymnax, and optional suites)
+    pgjax.envs        environments behind one interface (gymnax, Brax, XLand-MiniGrid, Jumanji)
     pgjax.training    the blocks algorithms are built from: configs, networks, rollouts,
                       optimisers, the algorithm interface, evaluation, many runs on devices
     pgjax.algorithms  one file per control algorithm, each on the interface

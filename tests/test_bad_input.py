@@ -666,12 +666,13 @@ def test_driver_refuses_bad_runs_before_touching_the_run_directory(tmp_path, cas
 
 def test_an_environment_that_cannot_be_built_offline_is_a_config_error(monkeypatch):
     """MNISTBandit-bsuite downloads MNIST when it is built; offline that fails."""
+    from pgjax.envs import gymnax as gymnax_suite
     from pgjax.envs import vector
 
     def offline(env_id, **kwargs):
         raise OSError("<urlopen error [Errno -2] Name or service not known>")
 
-    monkeypatch.setattr(vector.gymnax, "make", offline)
+    monkeypatch.setattr(gymnax_suite.gymnax, "make", offline)
     vector.env_spec.cache_clear()
     try:
         with pytest.raises(ConfigError, match="MNISTBandit-bsuite") as caught:

@@ -41,6 +41,88 @@ MINATAR_PRESET = {
 }
 
 
+def brax_ppo_preset(
+    num_timesteps, num_envs, batch_size, num_minibatches, unroll_length, epochs, gamma, lr, entropy
+):
+    """A PPO preset from Brax's published settings: the `train_fn` table of
+    `notebooks/training.ipynb` in google/brax ("We determined some reasonable hyperparameters
+    offline and share them here"), argument for argument:
+
+    num_timesteps → total_steps, num_envs → num_envs, num_minibatches → num_minibatches,
+    num_updates_per_batch → num_epochs, discounting → gamma, learning_rate → learning_rate,
+    entropy_cost → entropy_coef; Brax collects batch_size · num_minibatches sequences of
+    unroll_length steps per update, so num_steps = batch_size · num_minibatches ·
+    unroll_length / num_envs steps per environment (the same transitions per update and per
+    minibatch). From `brax.training.agents.ppo.train`'s defaults (0.14): clip ε 0.3, GAE λ 0.95,
+    value coefficient 0.5 (Brax's value loss is ½ · mean squared error · coefficient, as
+    pgjax's), a constant learning rate, no value clipping, advantages normalised; the table's
+    normalize_observations=True.
+
+    Not the same as Brax: its constant `reward_scaling` is replaced by pgjax's running-return
+    scaling (`scale_rewards`), its tanh-squashed Gaussian with a state-dependent σ by pgjax's
+    Gaussian with a state-independent σ and clipped actions, its 4×32 policy and 5×256 value
+    swish MLPs by one 64×64 tanh MLP each, and gradients are clipped at a norm of 0.5 (Brax:
+    not clipped). Its GAE runs over each `unroll_length` segment, pgjax's over `num_steps`.
+    """
+    return {
+        "total_steps": num_timesteps,
+        "num_envs": num_envs,
+        "num_steps": batch_size * num_minibatches * unroll_length // num_envs,
+        "num_minibatches": num_minibatches,
+        "num_epochs": epochs,
+        "gamma": gamma,
+        "learning_rate": lr,
+        "entropy_coef": entropy,
+        "clip_eps": 0.3,
+        "gae_lambda": 0.95,
+        "clip_value": False,
+        "anneal_learning_rate": False,
+        "normalize_observations": True,
+        "scale_rewards": True,
+    }
+
+
+# XLand-MiniGrid's single-task PPO (`training/train_single_task.py` in corl-team/xland-minigrid,
+# `TrainConfig`: MiniGrid-Empty-6x6, 1M steps, 16 steps, 1 epoch of 16 minibatches, lr 1e-3
+# annealed, clip 0.2, γ 0.99, λ 0.95, entropy 0.01, value 0.5, gradient norm 0.5) with 256
+# environments instead of its 8192 (a CPU-sized batch; more updates for the same steps) and
+# pgjax's MLP on the flattened symbolic view instead of its embedding + GRU.
+XMINIGRID_PRESET = {
+    "total_steps": 1_000_000,
+    "num_envs": 256,
+    "num_steps": 16,
+    "num_epochs": 1,
+    "num_minibatches": 16,
+    "learning_rate": 1e-3,
+    "gamma": 0.99,
+    "gae_lambda": 0.95,
+    "entropy_coef": 0.01,
+}
+
+
+def brax_sac_preset(num_timesteps, num_envs, batch_size, grad_updates_per_step, lr):
+    """A SAC preset from Brax's published settings (the `train_fn` table of
+    `notebooks/training.ipynb` in google/brax): num_timesteps → total_steps, num_envs,
+    batch_size, grad_updates_per_step → gradient_steps (after each step of all environments),
+    learning_rate, discounting 0.997 → gamma, max_replay_size 1048576 → buffer_size,
+    min_replay_size 8192 → learning_starts; τ 0.005 and 256×256 networks are
+    `brax.training.agents.sac.train`'s defaults. Not carried over: its `reward_scaling` and
+    `normalize_observations` (pgjax's off-policy runs store raw transitions)."""
+    return {
+        "total_steps": num_timesteps,
+        "num_envs": num_envs,
+        "num_steps": 1,
+        "batch_size": batch_size,
+        "gradient_steps": grad_updates_per_step,
+        "learning_rate": lr,
+        "gamma": 0.997,
+        "buffer_size": 1_048_576,
+        "learning_starts": 8192,
+        "tau": 0.005,
+        "hidden_sizes": (256, 256),
+    }
+
+
 BASELINES = ("none", "batch_mean", "leave_one_out", "value")
 
 
@@ -116,6 +198,38 @@ class PPOConfig(OnPolicyConfig):
         # at a return of ≈6.5), 256×256 ReLU MLP on the flattened 10×10×c grid.
         "Breakout-MinAtar": MINATAR_PRESET,
         "SpaceInvaders-MinAtar": MINATAR_PRESET,
+        # Brax locomotion: see `brax_ppo_preset` for where every number comes from. Brax's reacher
+        # (action_repeat 4) is left out: pgjax does not repeat actions. Its hopper and walker2d
+        # settings are SAC's (`SACConfig`).
+        "brax/inverted_pendulum": brax_ppo_preset(
+            2_000_000, 2048, 1024, 32, 5, 4, 0.97, 3e-4, 1e-2
+        ),
+        "brax/inverted_double_pendulum": brax_ppo_preset(
+            20_000_000, 2048, 1024, 32, 5, 4, 0.97, 3e-4, 1e-2
+        ),
+        "brax/ant": brax_ppo_preset(50_000_000, 4096, 2048, 32, 5, 4, 0.97, 3e-4, 1e-2),
+        "brax/humanoid": brax_ppo_preset(50_000_000, 2048, 1024, 32, 10, 8, 0.97, 3e-4, 1e-3),
+        "brax/humanoidstandup": brax_ppo_preset(
+            100_000_000, 2048, 1024, 32, 15, 8, 0.97, 6e-4, 1e-2
+        ),
+        "brax/halfcheetah": brax_ppo_preset(50_000_000, 2048, 512, 32, 20, 8, 0.95, 3e-4, 1e-3),
+        "brax/pusher": brax_ppo_preset(50_000_000, 2048, 512, 16, 30, 8, 0.95, 3e-4, 1e-2),
+        "xminigrid/MiniGrid-Empty-5x5": XMINIGRID_PRESET,
+        "xminigrid/MiniGrid-Empty-6x6": XMINIGRID_PRESET,
+        # Jumanji's own Snake training config (`jumanji/training/configs/env/snake.yaml`: A2C
+        # with 128 environments, 20-step rollouts, γ 0.997, λ 0.95, entropy 0.01, lr 3e-4)
+        # as PPO's rollout, with PPO's epochs and minibatches; 10M of its 128M steps.
+        "jumanji/Snake-v1": {
+            "total_steps": 10_000_000,
+            "num_envs": 128,
+            "num_steps": 20,
+            "num_minibatches": 4,
+            "gamma": 0.997,
+            "gae_lambda": 0.95,
+            "entropy_coef": 0.01,
+            "learning_rate": 3e-4,
+            "anneal_learning_rate": False,
+        },
     }
     # The configurations papers and other libraries compare against: on CartPole-v1 the
     # classic one (the defaults); elsewhere the presets above, which were not re-derived.
@@ -328,7 +442,7 @@ class SACConfig(OffPolicyConfig):
         "twin soft Q critics, tanh-Gaussian actor, learned temperature (Haarnoja et al., 2018)"
     )
 
-    env_id: str = static("Pendulum-v1", "gymnax environment id (continuous actions)")
+    env_id: str = static("Pendulum-v1", "environment id, continuous actions (`pgjax envs`)")
     total_steps: int = static(100_000, "environment steps per seed", at_least=1)
     hidden_sizes: tuple[int, ...] = static((256, 256), "hidden layer widths of the MLPs")
     learning_starts: int = static(
@@ -351,6 +465,8 @@ class SACConfig(OffPolicyConfig):
             "hidden_sizes": (64, 64),
             "learning_rate": 1e-3,
         },
+        "brax/hopper": brax_sac_preset(6_553_600, 128, 512, 64, 6e-4),
+        "brax/walker2d": brax_sac_preset(7_864_320, 128, 128, 32, 6e-4),
     }
 
     def check(self) -> None:

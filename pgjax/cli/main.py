@@ -13,6 +13,7 @@ answers without importing JAX.
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 from pathlib import Path
@@ -26,6 +27,7 @@ COMMANDS = {
     "rlhf": "RLHF in miniature: pretrain a reference, fit a reward model, fine-tune with RL",
     "resume": "continue an interrupted run where it stopped, with the same numbers",
     "evaluate": "reload a run's checkpoint and evaluate its policies",
+    "envs": "list the environments pgjax trains on, and which extra installs each suite",
 }
 
 
@@ -47,6 +49,8 @@ def _usage() -> str:
         f"      {COMMANDS['resume']}",
         "  pgjax evaluate RUN_DIR [--episodes N]",
         f"      {COMMANDS['evaluate']}",
+        "  pgjax envs [SUITE]",
+        f"      {COMMANDS['envs']}",
         "",
         "`pgjax train ALGORITHM --help` lists every option, with its documentation and range.",
     ]
@@ -160,12 +164,32 @@ def evaluate(argv: list[str]) -> int:
     return 0
 
 
+def envs(argv: list[str]) -> int:
+    parser = opts.Parser(prog="pgjax envs", description=COMMANDS["envs"] + ".")
+    parser.add_argument("suite", nargs="?", default=None, help="one suite (default: all)")
+    args = parser.parse_args(argv)
+    from pgjax.envs import list_envs
+
+    try:
+        rows = list_envs(args.suite)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    width = max(len(row.env_id) for row in rows)
+    for row in rows:
+        where = "installed" if row.installed else f"pip install 'pgjax[{row.extra}]'"
+        print(f"{row.env_id:{width}s}  {row.suite:9s}  {where}")
+    return 0
+
+
 def _interrupt(number, frame):
     raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    # orbax logs the failures of its background threads (a full disk: dozens of tracebacks)
+    # before they reach pgjax as exceptions, which the command reports in one line.
+    logging.getLogger("absl").setLevel(logging.CRITICAL)
     from pgjax.runs.errors import RunDirectoryError
     from pgjax.training.config import ConfigError
 
@@ -196,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
             return resume(rest)
         if command == "evaluate":
             return evaluate(rest)
+        if command == "envs":
+            return envs(rest)
         print(_usage(), file=sys.stdout if command in ("-h", "--help") else sys.stderr)
         return 0 if command in ("-h", "--help") else EXIT_USAGE
     except (UsageError, ConfigError, RunDirectoryError) as error:

@@ -63,7 +63,8 @@ def prepare(prog, args, algorithm, build_config, run_options, check=None):
     if args.out is None and jax.process_count() > 1:
         raise opts.UsageError("--out is required when several processes share a run.")
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    run_dir = Path(args.out or Path("runs") / f"{algorithm.name}-{config.environment}-{stamp}")
+    environment = config.environment.replace("/", "-").replace(":", "-")  # brax/ant:spring
+    run_dir = Path(args.out or Path("runs") / f"{algorithm.name}-{environment}-{stamp}")
     # A run directory in use is refused now, before the progress bar; --overwrite waits for the
     # session's own checks, so that a bad invocation never deletes a good run.
     if not args.overwrite:

@@ -1,36 +1,51 @@
-"""Vectorised gymnax environments (`vector`) and the wrappers training uses (`wrappers`).
+"""Vectorised environments of several suites behind one interface (`base`, `vector`), and the
+wrappers training uses (`wrappers`).
 
-    env = make_env("CartPole-v1", num_envs=8)
+    env = make_env("CartPole-v1", num_envs=8)            # gymnax: bare names
+    env = make_env("brax/inverted_pendulum", num_envs=8)  # other suites: SUITE/NAME
     obs, state = env.reset(key)
     obs, state, reward, terminated, truncated, info = env.step(key, state, action)
 
 `info["final_observation"]` is the true last observation of an episode that ended at the step
 (what a time limit is bootstrapped from); `info["episode_return"]`, `info["episode_length"]`
-and `info["episode_done"]` report finished episodes in raw, unscaled rewards.
+and `info["episode_done"]` report finished episodes in raw, unscaled rewards;
+`info["action_mask"]` the valid actions, for suites that have them (Jumanji).
+
+Suites: gymnax (installed with pgjax), Brax (`pgjax[brax]`), XLand-MiniGrid
+(`pgjax[xminigrid]`) and Jumanji (`pgjax[jumanji]`), each imported only when one of its ids is
+used; `list_envs()` lists them all.
 """
 
-from pgjax.envs.vector import EnvSpec, VecEnv, env_spec
+from pgjax.envs.base import SUITES, EnvInfo, Environment, EnvSpec, list_envs, split_env_id
+from pgjax.envs.vector import VecEnv, env_spec
 from pgjax.envs.wrappers import (
     ClipAction,
     EpisodeStatistics,
     NormalizeObservation,
     RunningMoments,
     ScaleReward,
+    action_mask,
     make_env,
     normalize_observation,
     observation_moments,
 )
 
 __all__ = [
+    "SUITES",
     "ClipAction",
+    "EnvInfo",
     "EnvSpec",
+    "Environment",
     "EpisodeStatistics",
     "NormalizeObservation",
     "RunningMoments",
     "ScaleReward",
     "VecEnv",
+    "action_mask",
     "env_spec",
+    "list_envs",
     "make_env",
     "normalize_observation",
     "observation_moments",
+    "split_env_id",
 ]

@@ -1,97 +1,20 @@
-"""A batch of gymnax environments stepped together, and the static facts about one.
+"""A batch of environments of any suite stepped together, and the static facts about one.
 
 `VecEnv(env_id, num_envs)` has `reset(key)` and `step(key, state, action)` over `num_envs`
-copies of a gymnax environment, pure and jittable, with gymnax 1.x semantics: `step` returns
-`(obs, state, reward, terminated, truncated, info)`, auto-resets finished environments, and
-`info["final_observation"]` holds the true last observation of an episode that ended at this
-step (what a truncated step must be bootstrapped from).
+copies of an environment, pure and jittable, with gymnax 1.x semantics whatever the suite:
+`step` returns `(obs, state, reward, terminated, truncated, info)`, auto-resets finished
+environments, and `info["final_observation"]` holds the true last observation of an episode that
+ended at this step (what a truncated step must be bootstrapped from). `env_id` names the suite
+(see `pgjax.envs.base`); the suite's adapter does the stepping.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib
-import importlib.util
-import sys
-from typing import NamedTuple
 
 import jax
-import jax.numpy as jnp
-import numpy as np
 
-# gymnax's classic-control environments, which are loaded without gymnax's package
-# `__init__`s: those import every environment gymnax has, Pong among them, which imports
-# matplotlib.pyplot and seaborn (SciPy), and some build arrays at import. That was ≈1.5 s of
-# a 5 s run to a solved CartPole.
-_CLASSIC_CONTROL = {
-    "CartPole-v1": "CartPole",
-    "Acrobot-v1": "Acrobot",
-    "Pendulum-v1": "Pendulum",
-    "MountainCar-v0": "MountainCar",
-    "MountainCarContinuous-v0": "ContinuousMountainCar",
-}
-
-
-def __getattr__(name: str):
-    # `vector.gymnax`: the whole package, imported on first use.
-    if name == "gymnax":
-        return importlib.import_module("gymnax")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def _without_package_init(module: str):
-    """Imports `gymnax.environments.<module>` without running the `__init__` of `gymnax` and
-    `gymnax.environments`: they stand as empty packages while it loads, then are forgotten,
-    so that a later `import gymnax` runs them in full (reusing the submodules loaded here)."""
-    name = f"gymnax.environments.{module}"
-    if name in sys.modules or "gymnax" in sys.modules:
-        return importlib.import_module(name)
-    stand_ins = []
-    try:
-        for package in ("gymnax", "gymnax.environments"):
-            spec = importlib.util.find_spec(package)
-            sys.modules[package] = importlib.util.module_from_spec(spec)
-            stand_ins.append(package)
-        return importlib.import_module(name)
-    finally:
-        for package in stand_ins:
-            del sys.modules[package]
-
-
-def spaces():
-    """gymnax's `spaces` module (loaded without the rest of gymnax)."""
-    return _without_package_init("spaces")
-
-
-class EnvSpec(NamedTuple):
-    """Static facts about an environment that networks and configs need (no device arrays, so
-    reading them never starts JAX's backend)."""
-
-    env_id: str
-    observation_shape: tuple[int, ...]
-    discrete: bool
-    action_dim: int  # number of actions (discrete) or action dimensions (continuous)
-    action_low: np.ndarray | None  # [action_dim] float32; None for discrete actions
-    action_high: np.ndarray | None
-    max_episode_steps: int
-
-
-def _make(env_id: str):
-    if env_id in _CLASSIC_CONTROL and "gymnax" not in sys.modules:
-        env = getattr(_without_package_init("classic_control"), _CLASSIC_CONTROL[env_id])()
-        return env, env.default_params
-    gymnax = importlib.import_module("gymnax")
-    if env_id not in gymnax.registered_envs:
-        raise ValueError(
-            f"Unknown environment id {env_id!r}. Registered gymnax environments: "
-            f"{', '.join(gymnax.registered_envs)}."
-        )
-    try:
-        return gymnax.make(env_id)
-    except Exception as error:  # e.g. an environment that downloads a data set, offline
-        raise ValueError(
-            f"gymnax could not build {env_id!r} ({type(error).__name__}: {error})."
-        ) from error
+from pgjax.envs.base import EnvSpec, adapter
 
 
 @functools.cache
@@ -99,46 +22,24 @@ def env_spec(env_id: str) -> EnvSpec:
     """Reads an environment's spaces without building anything jitted.
 
     Raises:
-      ValueError: an unknown `env_id` (listing the registered ones), or one gymnax cannot build.
+      ValueError: an unknown suite or `env_id` (listing the known ones), a suite that is not
+        installed (with the pip command), or an environment pgjax cannot use.
     """
-    env, params = _make(env_id)
-    action_space = env.action_space(params)
-    observation_shape = tuple(env.observation_space(params).shape)
-    steps = int(params.max_steps_in_episode)
-    if isinstance(action_space, spaces().Discrete):
-        return EnvSpec(env_id, observation_shape, True, int(action_space.n), None, None, steps)
-    if not isinstance(action_space, spaces().Box):
-        raise ValueError(
-            f"{env_id} has a {type(action_space).__name__} action space; pgjax supports "
-            "Discrete and Box action spaces."
-        )
-    action_dim = int(action_space.shape[0]) if action_space.shape else 1
-    bounds = [
-        np.broadcast_to(np.asarray(b, np.float32), (action_dim,)).copy()
-        for b in (action_space.low, action_space.high)
-    ]
-    return EnvSpec(env_id, observation_shape, False, action_dim, *bounds, steps)
+    module, name = adapter(env_id)
+    return module.spec(env_id, name)
 
 
 class VecEnv:
-    """`num_envs` copies of a gymnax environment stepped together with `vmap`."""
+    """`num_envs` copies of the environment `env_id` stepped together (see the module)."""
 
     def __init__(self, env_id: str, num_envs: int):
         self.spec = env_spec(env_id)
         self.num_envs = num_envs
-        self._env, self._params = _make(env_id)
+        module, name = adapter(env_id)
+        self._env = module.make(self.spec, name, num_envs)
 
     def reset(self, key: jax.Array):
-        keys = jax.random.split(key, self.num_envs)
-        return jax.vmap(self._env.reset, in_axes=(0, None))(keys, self._params)
+        return self._env.reset(key)
 
     def step(self, key: jax.Array, state, action: jax.Array):
-        keys = jax.random.split(key, self.num_envs)
-        if not self.spec.discrete and self.spec.action_dim == 1 and action.ndim == 2:
-            # gymnax's one-dimensional control tasks take a scalar action per environment.
-            action = action[:, 0]
-        obs, state, reward, terminated, truncated, info = jax.vmap(
-            self._env.step, in_axes=(0, 0, 0, None)
-        )(keys, state, action, self._params)
-        info = {"final_observation": info["final_observation"]}
-        return obs, state, reward.astype(jnp.float32), terminated, truncated, info
+        return self._env.step(key, state, action)

@@ -180,7 +180,8 @@ def make_env(
     """Builds the wrapped, vectorised environment.
 
     Args:
-      env_id: a gymnax id, e.g. `"CartPole-v1"`, `"Pendulum-v1"`, `"Breakout-MinAtar"`.
+      env_id: a gymnax id (`"CartPole-v1"`, `"Breakout-MinAtar"`) or a suite's
+        (`"brax/ant"`, `"xminigrid/MiniGrid-Empty-5x5"`, `"jumanji/Maze-v0"`; see `list_envs`).
       num_envs: static int, environments stepped in parallel.
       normalize_observations: standardise observations with running statistics.
       scale_rewards: divide rewards by the running std of the discounted return.
@@ -199,6 +200,18 @@ def make_env(
     if scale_rewards:
         env = ScaleReward(env, gamma)
     return env
+
+
+def action_mask(state) -> jax.Array | None:
+    """The valid-action mask `[N, num_actions]` bool of the current observations inside a wrapped
+    state, for environments whose spec has `action_mask` (Jumanji); None for the others. After
+    `step` it equals `info["action_mask"]`; after `reset` it is the only place to read it."""
+    while state is not None:
+        mask = getattr(state, "action_mask", None)
+        if mask is not None:
+            return mask
+        state = getattr(state, "env_state", None)
+    return None
 
 
 def observation_moments(state) -> RunningMoments | None:

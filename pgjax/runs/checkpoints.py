@@ -86,6 +86,14 @@ class Checkpoints:
         """The number of updates of the newest complete checkpoint (None: there is none)."""
         return self._manager.latest_step()
 
+    def on_disk(self) -> list[int]:
+        """The updates of the checkpoints complete on disk, oldest first (orbax renames a
+        checkpoint's directory to its number only once it is written; `latest` may already
+        count one still being written in the background)."""
+        if not self.directory.is_dir():
+            return []
+        return sorted(int(p.name) for p in self.directory.iterdir() if p.name.isdigit())
+
     def all(self) -> list[int]:
         """The updates of every complete checkpoint, oldest first."""
         return sorted(self._manager.all_steps())

@@ -249,7 +249,8 @@ class Session:
 
     def _failed(self, error: Exception) -> Exception:
         """The exception to raise for `error`, after writing what status.json can say."""
-        last = self.checkpoints.latest() if self.checkpoints is not None else None
+        written = self.checkpoints.on_disk() if self.checkpoints is not None else []
+        last = written[-1] if written else None
         kept = (
             f"the last good checkpoint is after {last} updates ({self.run_dir}/checkpoints)"
             if last is not None

@@ -273,7 +273,9 @@ class ControlConfig(Config):
     """A control task: an environment of `pgjax.envs`, a batch of copies of it per run, and
     MLP policies and critics."""
 
-    env_id: str = static("CartPole-v1", "environment id (gymnax, or SUITE/NAME)")
+    env_id: str = static(
+        "CartPole-v1", "environment id: a gymnax name or SUITE/NAME (`pgjax envs` lists them)"
+    )
     total_steps: int = static(500_000, "environment steps per seed", at_least=1)
     num_envs: int = static(4, "environments stepped in parallel per seed", at_least=1)
     hidden_sizes: tuple[int, ...] = static((64, 64), "hidden layer widths of the MLPs")
@@ -304,7 +306,8 @@ class ControlConfig(Config):
         return self.total_steps // self.steps_per_update
 
     def check_env(self) -> None:
-        """Raises `ConfigError` for an `env_id` that cannot be built."""
+        """Raises `ConfigError` for an `env_id` the algorithm cannot use: an unknown suite or
+        environment, a suite that is not installed, or one its suite cannot build."""
         from pgjax.envs import env_spec
 
         try:

@@ -132,3 +132,15 @@ def test_console_script_help_lists_config_fields():
     for option in ("--env", "--seeds", "--total-steps", "--clip-eps", "--hidden-sizes"):
         assert option in out
     assert "hyperparameter" in out and "static" in out
+
+
+def test_envs_lists_every_suite_with_its_extra_and_refuses_an_unknown_one(capsys):
+    assert main(["envs"]) == 0
+    out = capsys.readouterr().out
+    for expected in ("CartPole-v1", "brax/", "xminigrid/", "jumanji/"):
+        assert expected in out
+    assert main(["envs", "gymnax"]) == 0
+    assert "brax/" not in capsys.readouterr().out
+    assert main(["envs", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'nope'" in err and "gymnax" in err

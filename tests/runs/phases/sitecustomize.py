@@ -27,10 +27,10 @@ elif PHASE == "checkpoint":
     from pgjax.runs import checkpoints
 
     checkpoints.Checkpoints.wait = _held(checkpoints.Checkpoints.wait)
-elif PHASE == "evaluation":
-    from pgjax.runs import evaluator
+elif PHASE == "evaluation":  # (importing the evaluator here would start JAX's backend early)
+    from pgjax.cli import session
 
-    evaluator.RunEvaluator.__call__ = _held(evaluator.RunEvaluator.__call__)
+    session.evaluate_state = _held(session.evaluate_state)
 elif PHASE == "plotting":
     from pgjax.cli import plots
 

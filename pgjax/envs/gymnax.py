@@ -1,0 +1,124 @@
+"""gymnax (classic control, MinAtar, bsuite, ...): ids are gymnax's own names, without a prefix.
+
+gymnax 1.x already has the interface's semantics (`step` returns `terminated` and `truncated`
+apart, auto-resets, and reports `info["final_observation"]`); the adapter vectorises it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from pgjax.envs.base import EnvSpec, unknown_environment
+
+# gymnax's classic-control environments, which are loaded without gymnax's package
+# `__init__`s: those import every environment gymnax has, Pong among them, which imports
+# matplotlib.pyplot and seaborn (SciPy), and some build arrays at import. That was ≈1.5 s of
+# a 5 s run to a solved CartPole.
+_CLASSIC_CONTROL = {
+    "CartPole-v1": "CartPole",
+    "Acrobot-v1": "Acrobot",
+    "Pendulum-v1": "Pendulum",
+    "MountainCar-v0": "MountainCar",
+    "MountainCarContinuous-v0": "ContinuousMountainCar",
+}
+
+
+def __getattr__(name: str):
+    # `pgjax.envs.gymnax.gymnax`: the whole package, imported on first use.
+    if name == "gymnax":
+        return importlib.import_module("gymnax")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _without_package_init(module: str):
+    """Imports `gymnax.environments.<module>` without running the `__init__` of `gymnax` and
+    `gymnax.environments`: they stand as empty packages while it loads, then are forgotten,
+    so that a later `import gymnax` runs them in full (reusing the submodules loaded here)."""
+    name = f"gymnax.environments.{module}"
+    if name in sys.modules or "gymnax" in sys.modules:
+        return importlib.import_module(name)
+    stand_ins = []
+    try:
+        for package in ("gymnax", "gymnax.environments"):
+            spec = importlib.util.find_spec(package)
+            sys.modules[package] = importlib.util.module_from_spec(spec)
+            stand_ins.append(package)
+        return importlib.import_module(name)
+    finally:
+        for package in stand_ins:
+            del sys.modules[package]
+
+
+def _make(env_id: str):
+    if env_id in _CLASSIC_CONTROL and "gymnax" not in sys.modules:
+        env = getattr(_without_package_init("classic_control"), _CLASSIC_CONTROL[env_id])()
+        return env, env.default_params
+    gymnax = importlib.import_module("gymnax")
+    if env_id not in gymnax.registered_envs:
+        raise unknown_environment(env_id, gymnax.registered_envs)
+    try:
+        return gymnax.make(env_id)
+    except Exception as error:  # e.g. an environment that downloads a data set, offline
+        raise ValueError(
+            f"gymnax could not build {env_id!r} ({type(error).__name__}: {error})."
+        ) from error
+
+
+def spec(env_id: str, name: str) -> EnvSpec:
+    """The spec of a gymnax environment (Discrete and Box action spaces)."""
+    env, params = _make(name)
+    spaces = _without_package_init("spaces")
+    action_space = env.action_space(params)
+    observation_space = env.observation_space(params)
+    observation_shape = tuple(observation_space.shape)
+    dtype = np.dtype(getattr(observation_space, "dtype", np.float32)).name
+    steps = int(params.max_steps_in_episode)
+    if isinstance(action_space, spaces.Discrete):
+        return EnvSpec(
+            env_id, observation_shape, True, int(action_space.n), None, None, steps, dtype
+        )
+    if not isinstance(action_space, spaces.Box):
+        raise ValueError(
+            f"{env_id} has a {type(action_space).__name__} action space; pgjax supports "
+            "Discrete and Box action spaces."
+        )
+    action_dim = int(action_space.shape[0]) if action_space.shape else 1
+    bounds = [
+        np.broadcast_to(np.asarray(b, np.float32), (action_dim,)).copy()
+        for b in (action_space.low, action_space.high)
+    ]
+    return EnvSpec(env_id, observation_shape, False, action_dim, *bounds, steps, dtype)
+
+
+class GymnaxEnv:
+    """`num_envs` copies of a gymnax environment stepped together with `vmap`."""
+
+    def __init__(self, spec: EnvSpec, name: str, num_envs: int):
+        self.spec = spec
+        self.num_envs = num_envs
+        self._env, self._params = _make(name)
+
+    def reset(self, key: jax.Array):
+        keys = jax.random.split(key, self.num_envs)
+        return jax.vmap(self._env.reset, in_axes=(0, None))(keys, self._params)
+
+    def step(self, key: jax.Array, state, action: jax.Array):
+        keys = jax.random.split(key, self.num_envs)
+        if not self.spec.discrete and self.spec.action_dim == 1 and action.ndim == 2:
+            # gymnax's one-dimensional control tasks take a scalar action per environment.
+            action = action[:, 0]
+        obs, state, reward, terminated, truncated, info = jax.vmap(
+            self._env.step, in_axes=(0, 0, 0, None)
+        )(keys, state, action, self._params)
+        info = {"final_observation": info["final_observation"]}
+        return obs, state, reward.astype(jnp.float32), terminated, truncated, info
+
+
+def make(spec: EnvSpec, name: str, num_envs: int) -> GymnaxEnv:
+    return GymnaxEnv(spec, name, num_envs)
