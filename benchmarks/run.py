@@ -64,6 +64,8 @@ BENCHMARKS = (
     "sb3_off_policy",
     "rlhf_throughput",
     "token_log_probs",
+    "rlhf_verifiable",
+    "rlhf_stale",
 )
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"

@@ -4,15 +4,19 @@ RLHF family's report.
     pgjax rlhf ppo                                     # pretrain, reward model, PPO; one seed
     pgjax rlhf grpo --seeds 4 --kl-coef 0.5 --out runs/grpo
     pgjax rlhf ppo --kl-coef 0 --adaptive-kl false     # no KL: the reward model gets hacked
+    pgjax rlhf dapo --task sort                        # verifiable reward: sort the digits
+    pgjax rlhf grpo --task sort --rollout-lag 4 --rollout-correction truncated_is
     pgjax resume runs/grpo                             # after Ctrl-C: continues, same numbers
 
-ALGORITHM is ppo, grpo, dr-grpo or rloo; every field of its config is an option (`pgjax rlhf
-grpo --help`). The reference's pretraining and the reward model's training run in each seed's
-`init`; then the session runs the RL updates a chunk at a time, with the progress bar, metrics,
-checkpoints and resume of `pgjax train`. At the end the run directory also gets
+ALGORITHM is ppo, grpo, dr-grpo, rloo, dapo, gspo or cispo; every field of its config is an
+option (`pgjax rlhf dapo --help`). The reference's pretraining and the reward model's training
+(none for `--task sort`, whose reward is an exact check) run in each seed's `init`; then the
+session runs the RL updates a chunk at a time, with the progress bar, metrics, checkpoints and
+resume of `pgjax train`. At the end the run directory also gets
 
     rlhf_curves.png   reward-model score, hidden true reward, KL to the reference and response
-                      length against the updates, mean ± std over the seeds
+                      length against the updates (on the sort task: accuracy, entropy, KL and
+                      length), mean ± std over the seeds
     evaluation.json   the reward model's held-out accuracy, and the reference's and the final
                       policy's metrics on fresh prompts, per seed
     samples.md        the reference's and every seed's final responses to the same prompts
@@ -27,12 +31,21 @@ from pgjax.cli import options as opts
 from pgjax.cli.session import Report, say, train_new
 
 CURVES = ("rm_score", "true_reward", "kl_sequence", "response_length")
+VERIFIABLE_CURVES = ("accuracy", "entropy", "kl_sequence", "response_length")
 LABELS = {
     "rm_score": "reward-model score",
     "true_reward": "hidden true reward",
+    "accuracy": "accuracy (exact answers)",
+    "entropy": "policy entropy per token (nats)",
     "kl_sequence": "KL(π ‖ π_ref) per response (nats)",
     "response_length": "response length (tokens)",
 }
+
+
+def _scores(config) -> tuple[str, ...]:
+    """The metrics the progress bar and the summary show: the reward model's score and the
+    hidden true reward, or the accuracy of a verifiable task."""
+    return ("accuracy",) if config.verifiable else ("rm_score", "true_reward")
 
 
 def _name(short: str) -> str:
@@ -53,7 +66,8 @@ def parser(short: str) -> opts.Parser:
     name = _name(short)
     parser = opts.Parser(
         prog=f"pgjax rlhf {short}",
-        description=f"Pretrain a reference, fit a reward model, then fine-tune with "
+        description=f"Pretrain a reference, fit a reward model (none with --task sort), then "
+        f"fine-tune with "
         f"{short.upper()} ({registry.summary(name)}); several seeds at once.",
     )
     opts.add_seeds(parser)
@@ -105,22 +119,20 @@ def _progress(config, num_seeds: int):
         def __call__(self, updates_done, metrics):
             super().__call__(updates_done, metrics)
             if metrics:
-                last = {k: float(np.mean(metrics[k][:, -1])) for k in ("rm_score", "true_reward")}
+                short = {"rm_score": "rm", "true_reward": "true", "accuracy": "acc"}
+                last = {
+                    short[k]: f"{float(np.mean(metrics[k][:, -1])):.2f}" for k in _scores(config)
+                }
                 kl = float(np.mean(metrics["kl_sequence"][:, -1]))
-                self.bar.set_postfix(
-                    update=updates_done,
-                    rm=f"{last['rm_score']:.2f}",
-                    true=f"{last['true_reward']:.2f}",
-                    kl=f"{kl:.2f}",
-                    refresh=False,
-                )
+                self.bar.set_postfix(update=updates_done, **last, kl=f"{kl:.2f}", refresh=False)
 
     total = config.num_updates * config.steps_per_update
     return Progress(config.steps_per_update, num_seeds, total)
 
 
-def curves(run_dir: Path, title: str, num_runs: int) -> Path:
-    """`rlhf_curves.png`: the training metrics of `metrics.csv`, mean ± std over the runs."""
+def curves(run_dir: Path, title: str, num_runs: int, names=CURVES) -> Path:
+    """`rlhf_curves.png`: the training metrics `names` of `metrics.csv`, mean ± std over the
+    runs."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -129,9 +141,9 @@ def curves(run_dir: Path, title: str, num_runs: int) -> Path:
     from pgjax.runs.rundir import MetricsLog, write_atomic
 
     table = MetricsLog(run_dir).read(num_runs)
-    fig, axes = plt.subplots(1, len(CURVES), figsize=(4 * len(CURVES), 3.2), dpi=110)
+    fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.2), dpi=110)
     updates = table["update"][0] + 1
-    for ax, name in zip(axes, CURVES, strict=True):
+    for ax, name in zip(axes, names, strict=True):
         mean, std = table[name].mean(0), table[name].std(0)
         ax.plot(updates, mean)
         ax.fill_between(updates, mean - std, mean + std, alpha=0.3)
@@ -149,7 +161,8 @@ def curves(run_dir: Path, title: str, num_runs: int) -> Path:
 
 
 def _finish(run_dir, algorithm, config, record, state, evaluation) -> None:
-    curves(Path(run_dir), algorithm.name.upper(), len(record["seeds"]))
+    names = VERIFIABLE_CURVES if config.verifiable else CURVES
+    curves(Path(run_dir), algorithm.name.upper(), len(record["seeds"]), names)
     _show(run_dir, algorithm, config, record, state, evaluation)
 
 
@@ -163,6 +176,15 @@ def _show(run_dir, algorithm, config, record, state, evaluation) -> None:
     table = sample_table(config, state, [f"seed {s}" for s in seeds])
     write_atomic(Path(run_dir) / "samples.md", table.encode())
     mean = evaluation["mean"]
+    if config.verifiable:
+        for who in ("reference", "policy"):
+            say(
+                f"{who:9s}: accuracy {mean[f'{who}/accuracy']:.3f}, KL "
+                f"{mean[f'{who}/kl_sequence']:.2f} nats per response, length "
+                f"{mean[f'{who}/response_length']:.1f} (means over seeds)"
+            )
+        say(f"results: {run_dir}/ (rlhf_curves.png, evaluation.json, samples.md, metrics.csv)")
+        return
     for who in ("reference", "policy"):
         say(
             f"{who:9s}: reward model {mean[f'{who}/rm_score']:.2f}, true reward "

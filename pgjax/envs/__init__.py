@@ -16,7 +16,7 @@ Suites: gymnax (installed with pgjax), Brax (`pgjax[brax]`), XLand-MiniGrid
 used; `list_envs()` lists them all.
 """
 
-from pgjax.envs.base import SUITES, EnvInfo, Environment, EnvSpec, list_envs, split_env_id
+from pgjax.envs.base import EnvInfo, Environment, EnvSpec, list_envs, split_env_id
 from pgjax.envs.vector import VecEnv, env_spec
 from pgjax.envs.wrappers import (
     ClipAction,
@@ -31,7 +31,6 @@ from pgjax.envs.wrappers import (
 )
 
 __all__ = [
-    "SUITES",
     "ClipAction",
     "EnvInfo",
     "EnvSpec",

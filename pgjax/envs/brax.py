@@ -70,6 +70,8 @@ def spec(env_id: str, name: str) -> EnvSpec:
 
 @struct.dataclass
 class BraxState:
+    """The adapter's state: Brax's own, and the step count of each running episode."""
+
     brax_state: brax_envs.State  # [N]-batched Brax state
     steps: jax.Array  # [N] int32, steps taken in the running episode
 
@@ -131,4 +133,6 @@ class BraxEnv:
 
 
 def make(spec: EnvSpec, name: str, num_envs: int) -> BraxEnv:
+    """`num_envs` copies of the environment `name` of this suite, with its `spec` (what
+    `pgjax.envs.VecEnv` calls for an id of this suite)."""
     return BraxEnv(spec, name, num_envs)

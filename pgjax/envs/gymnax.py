@@ -121,4 +121,6 @@ class GymnaxEnv:
 
 
 def make(spec: EnvSpec, name: str, num_envs: int) -> GymnaxEnv:
+    """`num_envs` copies of the environment `name` of this suite, with its `spec` (what
+    `pgjax.envs.VecEnv` calls for an id of this suite)."""
     return GymnaxEnv(spec, name, num_envs)

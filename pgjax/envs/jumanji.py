@@ -75,6 +75,9 @@ def spec(env_id: str, name: str) -> EnvSpec:
 
 @struct.dataclass
 class JumanjiState:
+    """The adapter's state: Jumanji's own, the step count of each running episode and the
+    valid actions of the current observation."""
+
     env_state: object  # [N]-batched Jumanji state
     steps: jax.Array  # [N] int32, steps taken in the running episode
     action_mask: jax.Array  # [N, num_actions] bool, valid actions in the current observation
@@ -130,4 +133,6 @@ class JumanjiEnv:
 
 
 def make(spec: EnvSpec, name: str, num_envs: int) -> JumanjiEnv:
+    """`num_envs` copies of the environment `name` of this suite, with its `spec` (what
+    `pgjax.envs.VecEnv` calls for an id of this suite)."""
     return JumanjiEnv(spec, name, num_envs)

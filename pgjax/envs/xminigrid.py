@@ -92,4 +92,6 @@ class XMiniGridEnv:
 
 
 def make(spec: EnvSpec, name: str, num_envs: int) -> XMiniGridEnv:
+    """`num_envs` copies of the environment `name` of this suite, with its `spec` (what
+    `pgjax.envs.VecEnv` calls for an id of this suite)."""
     return XMiniGridEnv(spec, name, num_envs)

@@ -3,8 +3,10 @@ RL (in `init`), the rollout, the evaluation and the epochs of minibatch steps.
 
     init:    pretrain the reference π_ref on the base distribution       (pgjax.rlhf.pretraining)
              fit the reward model r_φ to labelled pairs                  (pgjax.rlhf.reward_model)
+             (not for a verifiable task: its reward is an exact check)   (pgjax.rlhf.verifiable)
              the policy starts as π_ref
-    update:  rollout: sample responses, score them with r_φ, log-probs under π_θ and π_ref
+    update:  rollout: sample responses, score them with r_φ (or the check), log-probs under π_θ
+             and π_ref
              the algorithm's advantages and loss                         (ppo.py, grpo.py)
 
 The stages are jitted functions of the run's key, so a run (`init` then `update`s) vmaps over
@@ -22,6 +24,7 @@ import jax.numpy as jnp
 import optax
 
 import pgjax
+from pgjax.rlhf import verifiable
 from pgjax.rlhf.config import RLHFConfig
 from pgjax.rlhf.pretraining import pretrain
 from pgjax.rlhf.reward_model import train_reward_model
@@ -43,10 +46,12 @@ class RLHFState(NamedTuple):
     params: Params  # the policy π_θ; its scalar head is PPO's per-token value
     opt_state: Any
     reference: Params  # π_ref, the pretrained policy (frozen)
-    reward_model: Params  # r_φ (frozen)
+    reward_model: Params | None  # r_φ (frozen); None for a verifiable task
     kl_coef: jax.Array  # β, float32 (adapted by PPO's controller)
     key: jax.Array
     hyperparams: Hyperparams
+    # The sampler's last k parameter sets, oldest first, when it lags k updates behind (grpo.py).
+    lagged: Params | None = None
 
 
 def optimizer(hp: Hyperparams) -> optax.GradientTransformation:
@@ -55,9 +60,9 @@ def optimizer(hp: Hyperparams) -> optax.GradientTransformation:
 
 
 def init(config: RLHFConfig, key: jax.Array, hyperparams: dict | None = None) -> RLHFState:
-    """Stages 1-3: pretrains the reference, fits the reward model, and starts RL from the
-    reference (`start`). Keys are split the same way for every algorithm, so one seed gives
-    every algorithm the same reference and reward model."""
+    """Stages 1-3: pretrains the reference, fits the reward model (none for a verifiable task),
+    and starts RL from the reference (`start`). Keys are split the same way for every
+    algorithm, so one seed gives every algorithm the same reference and reward model."""
     hp = config.resolve(hyperparams)
     task, model = config.task_spec(), config.model()
     pretrain_key, reward_key, key = jax.random.split(key, 3)
@@ -70,6 +75,8 @@ def init(config: RLHFConfig, key: jax.Array, hyperparams: dict | None = None) ->
         learning_rate=hp["pretrain_learning_rate"],
         max_grad_norm=hp["max_grad_norm"],
     )
+    if config.verifiable:
+        return start(config, key, reference, None, hp)
     reward_model, _ = train_reward_model(
         model,
         task,
@@ -131,14 +138,15 @@ class Rollout(NamedTuple):
     log_probs: jax.Array  # log π_old(y_t | x, y_<t)
     ref_log_probs: jax.Array  # log π_ref(y_t | x, y_<t)
     values: jax.Array  # π_old's scalar head, V(x, y_<t)
-    score: jax.Array  # [N], r_φ(x, y)
+    score: jax.Array  # [N], r_φ(x, y), or the verifiable reward
 
 
 def rollout(
     config: RLHFConfig, state: RLHFState, params, key: jax.Array, group_size: int = 1
 ) -> tuple[Rollout, Metrics]:
-    """Samples `group_size` responses of `params` to each of `num_envs / group_size` fresh
-    prompts and scores them; the metrics are `response_metrics`."""
+    """Samples `group_size` responses of `params` to each of `responses_per_update /
+    group_size` fresh prompts and scores them (by the reward model, or exactly for a verifiable
+    task); the metrics are `response_metrics` (`verifiable.response_metrics`)."""
     task, model, hp = config.task_spec(), config.model(), state.hyperparams
     prompt_key, sample_key = jax.random.split(key)
     prompts = sample_prompts(task, prompt_key, config.responses_per_update // group_size)
@@ -148,8 +156,14 @@ def rollout(
     )
     policy = forward(model, params, prompts, responses.tokens, hp["temperature"])
     reference = forward(model, state.reference, prompts, responses.tokens, hp["temperature"])
-    score = forward(model, state.reward_model, prompts, responses.tokens).score
-    metrics = response_metrics(task, prompts, responses, policy.logits, reference.logits, score)
+    if config.verifiable:
+        score = verifiable.reward(task, prompts, responses.tokens)
+        metrics = verifiable.response_metrics(
+            task, prompts, responses, policy.logits, reference.logits
+        )
+    else:
+        score = forward(model, state.reward_model, prompts, responses.tokens).score
+        metrics = response_metrics(task, prompts, responses, policy.logits, reference.logits, score)
     data = Rollout(
         prompts,
         responses.tokens,

@@ -1,7 +1,8 @@
 """Stage 2 of the pipeline: the reference policy, pretrained on the base distribution by maximum
 likelihood (what supervised fine-tuning is in InstructGPT).
 
-Every step draws a fresh batch of prompts and base responses (`pgjax.rlhf.task`) and takes one
+Every step draws a fresh batch of prompts and base responses (the task's `base_responses`:
+`pgjax.rlhf.task`, `pgjax.rlhf.verifiable`) and takes one
 Adam step on the mean negative log-likelihood of the response tokens (EOS included; PAD after it
 masked out). One `lax.scan`; jittable and vmappable over seeds.
 """
@@ -13,7 +14,8 @@ import jax
 import pgjax
 from pgjax.rlhf.model import Transformer, init_params
 from pgjax.rlhf.sampling import forward
-from pgjax.rlhf.task import Task, response_mask, sample_base_responses, sample_prompts
+from pgjax.rlhf.task import Task, response_mask, sample_prompts
+from pgjax.rlhf.verifiable import SortTask
 from pgjax.training.optimizers import gradient_step, learning_rate_schedule, make_optimizer
 
 
@@ -32,7 +34,7 @@ def language_model_loss(model: Transformer, params, prompts, responses):
 
 def pretrain(
     model: Transformer,
-    task: Task,
+    task: Task | SortTask,
     key: jax.Array,
     *,
     steps: int,
@@ -59,7 +61,7 @@ def pretrain(
         params, opt_state = carry
         prompt_key, response_key = jax.random.split(step_key)
         prompts = sample_prompts(task, prompt_key, batch_size)
-        responses = sample_base_responses(task, response_key, prompts)
+        responses = task.base_responses(response_key, prompts)
         params, opt_state, metrics = gradient_step(
             lambda p: language_model_loss(model, p, prompts, responses),
             optimizer,

@@ -80,6 +80,10 @@ class Task:
         """S + R, a prompt and a whole response."""
         return self.prompt_slots + self.response_length
 
+    def base_responses(self, key: jax.Array, prompts: jax.Array) -> jax.Array:
+        """`[N, R]` responses from the base distribution (`sample_base_responses`)."""
+        return sample_base_responses(self, key, prompts)
+
 
 def sample_prompts(task: Task, key: jax.Array, num: int) -> jax.Array:
     """`[num, S]` prompts `BOS d_1 … d_P SEP`, digits uniform and independent."""

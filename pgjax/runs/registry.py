@@ -56,6 +56,9 @@ BUILTIN: dict[str, Builtin] = {
     "rlhf-grpo": Builtin("pgjax.rlhf.grpo:GRPO", f"{_RLHF_CONFIGS}:GRPOConfig", "rlhf"),
     "rlhf-dr-grpo": Builtin("pgjax.rlhf.grpo:DR_GRPO", f"{_RLHF_CONFIGS}:DrGRPOConfig", "rlhf"),
     "rlhf-rloo": Builtin("pgjax.rlhf.grpo:RLOO", f"{_RLHF_CONFIGS}:RLOOConfig", "rlhf"),
+    "rlhf-dapo": Builtin("pgjax.rlhf.grpo:DAPO", f"{_RLHF_CONFIGS}:DAPOConfig", "rlhf"),
+    "rlhf-gspo": Builtin("pgjax.rlhf.grpo:GSPO", f"{_RLHF_CONFIGS}:GSPOConfig", "rlhf"),
+    "rlhf-cispo": Builtin("pgjax.rlhf.grpo:CISPO", f"{_RLHF_CONFIGS}:CISPOConfig", "rlhf"),
 }
 
 _registered: dict = {}  # name -> Algorithm, from `register`

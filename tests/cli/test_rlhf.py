@@ -74,8 +74,10 @@ def test_resume_of_an_rlhf_run_goes_through_the_rlhf_report(run_dir, monkeypatch
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["rlhf"], "usage: pgjax rlhf {ppo,grpo,dr-grpo,rloo}"),
-        (["rlhf", "sac"], "unknown algorithm 'sac'; choose one of ppo, grpo, dr-grpo, rloo"),
+        (["rlhf"], "usage: pgjax rlhf {ppo,grpo,dr-grpo,rloo,dapo,gspo,cispo}"),
+        (["rlhf", "sac"], "unknown algorithm 'sac'; choose one of ppo, grpo, dr-grpo, rloo, dapo"),
+        (["rlhf", "dapo", "--task", "sort", "--preference-pairs", "64"], "has no reward model"),
+        (["rlhf", "grpo", "--is-cap", "3"], "is_cap=3.0 has no effect: rollout_correction"),
         (["rlhf", "grpo", "--group-size", "5"], "group_size=5 must divide responses_per_update=64"),
         (["rlhf", "ppo", "--width", "0"], "width must be >= 1, got 0. (option --width)"),
         (["rlhf", "ppo", "--num-heads", "3"], "num_heads=3 must divide the width 64"),
@@ -88,3 +90,51 @@ def test_bad_options_are_one_line_errors_before_anything_compiles(argv, message,
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1, err
+
+
+# The sort task has no reward-model stage, so none of its options.
+SORT_TINY = [
+    "--task", "sort", "--num-blocks", "1", "--width", "16", "--num-heads", "2",
+    "--prompt-length", "3", "--response-length", "6", "--pretrain-steps", "30",
+    "--responses-per-update", "8", "--group-size", "4", "--num-epochs", "1",
+    "--num-minibatches", "2", "--num-updates", "3", "--eval-prompts", "16",
+    "--no-progress", "--no-tensorboard",
+]  # fmt: skip
+
+
+def test_help_offers_the_verifiable_task_and_the_new_losses_options(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["rlhf", "dapo", "--task", "sort", "--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    for option in (
+        "--task",
+        "sort",
+        "--clip-eps-high",
+        "--dynamic-sampling",
+        "--overlong-buffer",
+        "--rollout-lag",
+        "--rollout-correction",
+        "--is-cap",
+    ):
+        assert option in out, option
+
+
+def test_dapo_on_the_sort_task_runs_with_a_lagged_sampler_from_the_command_line(tmp_path):
+    path = tmp_path / "dapo"
+    argv = ["rlhf", "dapo", *SORT_TINY, "--rollout-lag", "2", "--rollout-correction", "mask"]
+    assert main([*argv, "--out", str(path)]) == 0
+    record = json.loads((path / "config.json").read_text())
+    assert record["algorithm"] == "rlhf-dapo" and record["env_id"] == "sort"
+    assert record["config"]["rollout_lag"] == 2 and record["config"]["dynamic_sampling"]
+    with (path / "metrics.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3
+    assert {"accuracy", "kept_groups", "kept_tokens", "behaviour_kl", "entropy"} <= set(rows[0])
+    assert "rm_score" not in rows[0]
+    evaluation = json.loads((path / "evaluation.json").read_text())
+    seed = evaluation["per_seed"]["0"]
+    assert 0.0 <= seed["policy/accuracy"] <= 1.0 and "reward_model_accuracy" not in seed
+    assert (path / "rlhf_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    samples = (path / "samples.md").read_text()
+    assert "right ✓ or wrong ✗" in samples and samples.count("\n| `^") == 8

@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from pgjax.envs import SUITES, env_spec, list_envs, split_env_id, vector
+from pgjax.envs import env_spec, list_envs, split_env_id, vector
+from pgjax.envs.base import SUITES
 
 
 def test_bare_names_are_gymnax_and_prefixed_names_name_their_suite():

@@ -19,7 +19,7 @@ from pgjax.training.config import ConfigError
 @pytest.mark.parametrize(
     ("overrides", "field", "message"),
     [
-        ({"task": "CartPole-v1"}, "task", "task must be one of digits"),
+        ({"task": "CartPole-v1"}, "task", "task must be one of digits, sort"),
         ({"width": 0}, "width", "width must be >= 1"),
         ({"num_heads": 5}, "num_heads", "num_heads=5 must divide the width 64"),
         ({"target_length": 15}, "target_length", "= [1, 14] (room for longer responses"),
@@ -36,7 +36,10 @@ def test_a_bad_setting_is_named_with_what_was_expected(overrides, field, message
 
 def test_every_rlhf_algorithm_resolves_by_name_and_validates_its_defaults():
     names = registry.names("rlhf")
-    assert names == ["rlhf-ppo", "rlhf-grpo", "rlhf-dr-grpo", "rlhf-rloo"]
+    assert names == [
+        "rlhf-ppo", "rlhf-grpo", "rlhf-dr-grpo", "rlhf-rloo",
+        "rlhf-dapo", "rlhf-gspo", "rlhf-cispo",
+    ]  # fmt: skip
     assert not set(names) & set(registry.names("control"))
     for name in names:
         algorithm = registry.get(name)
