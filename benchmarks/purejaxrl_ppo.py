@@ -60,14 +60,18 @@ PUREJAXRL_CONFIG = {
 }
 
 
-def load_purejaxrl(checkout: str | Path) -> types.ModuleType:
-    """PureJaxRL's `purejaxrl/ppo.py` from a checkout, with gymnax 1.x adapted to it."""
+def load_purejaxrl(checkout: str | Path, module: str = "ppo") -> types.ModuleType:
+    """PureJaxRL's `purejaxrl/{module}.py` (`ppo`, `ppo_rnn`) from a checkout, with gymnax 1.x
+    adapted to it; its `gymnax.make` also builds pgjax's partially observable ids
+    (`pgjax.envs.partial`), so the same file runs on them."""
     import gymnax
     import jax.numpy as jnp
 
+    from pgjax.envs.partial import PARTIALLY_OBSERVABLE
+
     directory = Path(checkout) / "purejaxrl"
-    if not (directory / "ppo.py").is_file():
-        raise FileNotFoundError(f"{directory / 'ppo.py'} does not exist: not a PureJaxRL checkout")
+    if not (directory / f"{module}.py").is_file():
+        raise FileNotFoundError(f"{directory / module}.py does not exist: not a PureJaxRL checkout")
     for name in ("brax", "brax.envs", "brax.envs.wrappers", "brax.envs.wrappers.training"):
         sys.modules.setdefault(name, types.ModuleType(name))
     sys.modules.setdefault("navix", types.ModuleType("navix"))
@@ -91,16 +95,19 @@ def load_purejaxrl(checkout: str | Path) -> types.ModuleType:
             return obs, state, reward, jnp.logical_or(terminated, truncated), info
 
     def make(name, **kwargs):
-        env, params = gymnax.make(name, **kwargs)
+        if name in PARTIALLY_OBSERVABLE:
+            env, params = PARTIALLY_OBSERVABLE[name]()
+        else:
+            env, params = gymnax.make(name, **kwargs)
         return FiveTupleStep(env), params
 
     sys.path.insert(0, str(directory))
     try:
-        ppo = importlib.import_module("ppo")
+        loaded = importlib.import_module(module)
     finally:
         sys.path.remove(str(directory))
-    ppo.gymnax = types.SimpleNamespace(make=make)
-    return ppo
+    loaded.gymnax = types.SimpleNamespace(make=make)
+    return loaded
 
 
 def _time(fn, *args, repeats):

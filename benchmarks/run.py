@@ -51,6 +51,7 @@ BENCHMARKS = (
     "ppo_cartpole",
     "purejaxrl_ppo",
     "brax_ppo",
+    "ppo_rnn",
     "time_to_result",
     "pbt_vs_random",
     "driver_overhead",
@@ -281,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         "--purejaxrl",
         type=Path,
         default=None,
-        help="a PureJaxRL checkout, for purejaxrl_ppo (or set PGJAX_PUREJAXRL)",
+        help="a PureJaxRL checkout, for purejaxrl_ppo and ppo_rnn (or set PGJAX_PUREJAXRL)",
     )
     args = parser.parse_args(argv)
     if args.purejaxrl is not None:

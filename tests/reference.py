@@ -977,3 +977,25 @@ float_arrays = hnp.arrays(
     np.float64, SHAPE, elements=st.floats(-3.0, 3.0, allow_nan=False, width=32)
 )
 mask_arrays = hnp.arrays(np.bool_, SHAPE)
+
+
+# --------------------------------------------------------------------------------------------
+# Recurrent policies
+# --------------------------------------------------------------------------------------------
+
+
+def scan_with_resets(cell, carry, inputs, resets, initial):
+    """`pgjax.training.recurrent.scan_with_resets` on `[T, B, ...]` NumPy arrays, one batch
+    element and one step at a time: the state restarts from `initial[b]` at every reset."""
+    steps, batch = resets.shape
+    carry = f64(carry).copy()
+    outputs = []
+    for t in range(steps):
+        row = []
+        for b in range(batch):
+            if resets[t, b]:
+                carry[b] = f64(initial)[b]
+            carry[b], y = cell(carry[b], f64(inputs)[t, b])
+            row.append(y)
+        outputs.append(row)
+    return carry, np.asarray(outputs)

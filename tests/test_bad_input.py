@@ -613,6 +613,23 @@ CONFIG_CASES = {
     "minibatches_do_not_divide": (_validate(num_minibatches=3), "num_minibatches"),
     "total_steps_below_one_update": (_validate(total_steps=100), "total_steps"),
     "env_unknown": (_validate(env_id="Nope-v0"), "env_id", "environment id 'Nope-v0'"),
+    "policy_unknown_cell": (_validate(policy="rnn"), "policy", "mlp, gru, lstm; got 'rnn'"),
+    "recurrent_size_zero": (_validate(policy="gru", recurrent_size=0), "recurrent_size"),
+    "recurrent_size_with_mlp": (_validate(recurrent_size=32), "recurrent_size", "no effect"),
+    "recurrent_shared_network": (
+        _validate(policy="lstm", shared_network=True),
+        "shared_network",
+    ),
+    "recurrent_minibatches_split_environments": (
+        _validate(policy="gru", num_envs=4, num_steps=6, num_minibatches=8),
+        "num_minibatches",
+        "whole sequences of environments",
+    ),
+    "trpo_recurrent_policy": (
+        _validate(TRPOConfig, policy="gru"),
+        "policy",
+        "policy='gru': TRPO cannot carry a recurrent state",
+    ),
     "trpo_max_kl_zero": (_validate(TRPOConfig, max_kl=0.0), "max_kl"),
     "trpo_backtrack_coef_one": (_validate(TRPOConfig, backtrack_coef=1.0), "backtrack_coef"),
     "from_dict_hidden_sizes_int": (
@@ -711,6 +728,8 @@ TRAIN_CASES = {
     "target_return_nan": (["--target-return", "nan"], "--target-return"),
     "keep_checkpoints_zero": (["--keep-checkpoints", "0"], "--keep-checkpoints"),
     "unknown_option": (["--bogus", "1"], "--bogus"),
+    "policy_unknown_cell": (["--policy", "rnn"], "--policy"),
+    "recurrent_size_zero": (["--policy", "gru", "--recurrent-size", "0"], "--recurrent-size"),
     "total_steps_huge": (["--total-steps", "100000000000000000000"], "--total-steps"),
     "chunk_updates_huge": (["--chunk-updates", "1000000000000"], "--chunk-updates"),
     "coordinator_not_an_address": (["--coordinator-address", "not_an_address"], "HOST:PORT"),
@@ -734,6 +753,9 @@ IGNORED_CASES = {
         "--value-coef",
     ),
     "sac_envs_devices": (["sac", "--envs-devices", "2"], "--envs-devices"),
+    "trpo_recurrent_policy": (["trpo", "--policy", "gru"], "TRPO"),
+    "sac_has_no_recurrent_policy": (["sac", "--policy", "gru"], "--policy"),
+    "ppo_recurrent_size_without_cell": (["ppo", "--recurrent-size", "16"], "--recurrent-size"),
     "rlhf_target_return": (["rlhf-ppo"], "rlhf"),
 }
 

@@ -53,7 +53,15 @@ def update(config: A2CConfig, state: OnPolicyState) -> tuple[OnPolicyState, dict
     advantages, targets = advantages_and_targets(config, hp, trajectory)
     if config.normalize_advantages:
         advantages = pgjax.normalize_advantages(advantages)
-    batch = PolicyGradientBatch(trajectory.obs, trajectory.action, advantages, targets, None)
+    batch = PolicyGradientBatch(
+        trajectory.obs,
+        trajectory.action,
+        advantages,
+        targets,
+        None,
+        trajectory.carry,
+        trajectory.episode_done if config.recurrent else None,
+    )
 
     def loss(params, batch):
         return on_policy.actor_critic_loss(
@@ -78,5 +86,7 @@ A2C = Algorithm(
     update,
     on_policy.act,
     data_parallel=True,
+    initial_carry=on_policy.fresh_carry,
+    act_carried=on_policy.act_carried,
 )
 make_train = A2C.make_train

@@ -250,6 +250,13 @@ class PPOConfig(OnPolicyConfig):
                 f"choose num_minibatches dividing {self.steps_per_update}.",
                 "num_minibatches",
             )
+        if self.recurrent and self.num_envs % self.num_minibatches:
+            raise ConfigError(
+                f"A recurrent policy's minibatches are whole sequences of environments, and "
+                f"num_envs={self.num_envs} does not split into num_minibatches="
+                f"{self.num_minibatches}: choose num_minibatches dividing {self.num_envs}.",
+                "num_minibatches",
+            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -334,6 +341,8 @@ class TRPOConfig(OnPolicyConfig):
     SUMMARY: ClassVar[str] = (
         "natural gradient with CG and a KL line search, Adam critic (Schulman et al., 2015)"
     )
+    # Its Fisher-vector products and line search treat the rollout's steps as independent.
+    RECURRENT: ClassVar[bool] = False
 
     num_envs: int = static(8, "environments stepped in parallel per seed", at_least=1)
     num_steps: int = static(256, "rollout length per environment per update", at_least=1)

@@ -37,6 +37,7 @@ from pgjax.algorithms.configs import IMPALAConfig
 from pgjax.training import on_policy
 from pgjax.training.algorithm import ActorLearner, Algorithm
 from pgjax.training.optimizers import gradient_step, steps_taken
+from pgjax.training.recurrent import run_sequence, successor_values
 from pgjax.training.rollout import collect_rollout, episode_metrics, trajectory_gae
 from pgjax.training.types import EnvCarry, Hyperparams, Params, Transition
 
@@ -60,6 +61,8 @@ class Batch(NamedTuple):
     behaviour_log_prob: jax.Array  # log μ(a|s), stored by the actors
     advantages: jax.Array  # Â, constants
     targets: jax.Array  # v, constants
+    carry: Any = None  # a recurrent policy's stored states (`Transition.carry`)
+    episode_done: jax.Array | None = None  # where that state resets (recurrent only)
 
 
 def init(config: IMPALAConfig, key: jax.Array, hyperparams: dict | None = None) -> IMPALAState:
@@ -74,7 +77,7 @@ def init(config: IMPALAConfig, key: jax.Array, hyperparams: dict | None = None) 
 def reset(config: IMPALAConfig, hp: Hyperparams, key: jax.Array) -> EnvCarry:
     """An actor's own freshly reset environments (the asynchronous runtime's actors)."""
     obs, env_state = on_policy.setup(config, hp).env.reset(key)
-    return EnvCarry(env_state, obs)
+    return EnvCarry(env_state, obs, on_policy.policy_initial_carry(config, config.num_envs))
 
 
 def collect(config: IMPALAConfig, hp: Hyperparams, params, env: EnvCarry, key: jax.Array):
@@ -87,8 +90,14 @@ def collect(config: IMPALAConfig, hp: Hyperparams, params, env: EnvCarry, key: j
 def prepare(config: IMPALAConfig, network, hp: Hyperparams, params, trajectory: Transition):
     """The learner's targets for a rollout of μ: V-trace with the learner's π and V, or GAE(λ)
     as if μ were π (corrections none and ppo_clip)."""
-    distribution, values = network.apply(params, trajectory.obs)
-    next_values = network.apply(params, trajectory.next_obs, method="value")
+    if config.recurrent:
+        distribution, values, states = run_sequence(
+            network, params, trajectory.obs, trajectory.carry, trajectory.episode_done
+        )
+        next_values = successor_values(network, params, states, trajectory.next_obs)
+    else:
+        distribution, values = network.apply(params, trajectory.obs)
+        next_values = network.apply(params, trajectory.next_obs, method="value")
     if config.correction == "vtrace":
         log_rhos = distribution.log_prob(trajectory.action) - trajectory.log_prob
         advantages, targets = pgjax.vtrace(
@@ -107,12 +116,22 @@ def prepare(config: IMPALAConfig, network, hp: Hyperparams, params, trajectory: 
     else:
         current = trajectory._replace(value=values, next_value=next_values)
         advantages, targets = trajectory_gae(current, hp["gamma"], hp["vtrace_lambda"])
-    return Batch(trajectory.obs, trajectory.action, trajectory.log_prob, advantages, targets)
+    return Batch(
+        trajectory.obs,
+        trajectory.action,
+        trajectory.log_prob,
+        advantages,
+        targets,
+        trajectory.carry,
+        trajectory.episode_done if config.recurrent else None,
+    )
 
 
 def loss(config: IMPALAConfig, network, hp: Hyperparams, params, batch: Batch):
     """The policy gradient (or PPO's clipped ratio π/μ), the value loss and the entropy bonus."""
-    distribution, values = network.apply(params, batch.obs)
+    distribution, values = on_policy.apply_policy(
+        network, params, batch.obs, batch.carry, batch.episode_done
+    )
     log_probs = distribution.log_prob(batch.action)
     if config.correction == "ppo_clip":
         policy_loss = pgjax.ppo_clip_loss(
@@ -185,6 +204,8 @@ IMPALA = Algorithm(
     update,
     on_policy.act,
     data_parallel=True,
+    initial_carry=on_policy.fresh_carry,
+    act_carried=on_policy.act_carried,
     actor_learner=ActorLearner(reset, collect, learn),  # `pgjax train impala --async`
 )
 make_train = IMPALA.make_train

@@ -3,7 +3,7 @@
     for each update:
         collect T steps in N environments with π_old             (rollout)
         Â, V̂ ← GAE(r, V_old, V_old(s'), terminated, truncated)   (advantages)
-        for each epoch, for each shuffled minibatch:
+        for each epoch, for each shuffled minibatch (of environments, for a recurrent policy):
             L = clipped surrogate(π_θ/π_old, Â) + c_v · value loss + c_H · entropy loss
             θ ← Adam(θ, ∇L)                                        (update)
 
@@ -13,7 +13,7 @@ the value loss is clipped around the old values by the same ε as the ratio.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 
@@ -35,11 +35,15 @@ class Batch(NamedTuple):
     value: jax.Array  # V_old(s), for value clipping
     advantages: jax.Array
     targets: jax.Array
+    carry: Any = None  # a recurrent policy's stored states (minibatches: whole environments)
+    episode_done: jax.Array | None = None  # where that state resets (recurrent only)
 
 
 def loss(config: PPOConfig, network, hp, params, batch: Batch):
     """The clipped surrogate, the (clipped) value loss and the entropy bonus on a minibatch."""
-    distribution, values = network.apply(params, batch.obs)
+    distribution, values = on_policy.apply_policy(
+        network, params, batch.obs, batch.carry, batch.episode_done
+    )
     log_probs = distribution.log_prob(batch.action)
     advantages = batch.advantages
     if config.normalize_advantages:
@@ -85,6 +89,8 @@ def update(config: PPOConfig, state: OnPolicyState) -> tuple[OnPolicyState, dict
         trajectory.value,
         advantages,
         targets,
+        trajectory.carry,
+        trajectory.episode_done if config.recurrent else None,
     )
 
     def minibatch_step(carry, minibatch):
@@ -100,6 +106,7 @@ def update(config: PPOConfig, state: OnPolicyState) -> tuple[OnPolicyState, dict
         config.num_epochs,
         config.num_minibatches,
         minibatch_step,
+        by_env=config.recurrent,
     )
     metrics = {
         **episode_metrics(trajectory),
@@ -116,5 +123,7 @@ PPO = Algorithm(
     update,
     on_policy.act,
     data_parallel=True,
+    initial_carry=on_policy.fresh_carry,
+    act_carried=on_policy.act_carried,
 )
 make_train = PPO.make_train

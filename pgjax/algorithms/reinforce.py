@@ -70,12 +70,23 @@ def update(config: REINFORCEConfig, state: OnPolicyState) -> tuple[OnPolicyState
     learned = config.baseline == "value"
     episode_key, key = jax.random.split(state.key)
     env, trajectory, mask = collect_episodes(
-        run.env, run.network, state.params, episode_key, config.num_steps
+        run.env,
+        run.network,
+        state.params,
+        episode_key,
+        config.num_steps,
+        on_policy.policy_initial_carry(config, config.num_envs),
     )
     returns = episode_returns(trajectory, hp["gamma"], bootstrap=learned)
     baseline = baseline_values(config.baseline, returns, trajectory.value, mask)
     batch = PolicyGradientBatch(
-        trajectory.obs, trajectory.action, returns - baseline, returns, mask
+        trajectory.obs,
+        trajectory.action,
+        returns - baseline,
+        returns,
+        mask,
+        trajectory.carry,
+        trajectory.episode_done if config.recurrent else None,
     )
 
     def loss(params, batch):
@@ -102,5 +113,7 @@ REINFORCE = Algorithm(
     update,
     on_policy.act,
     data_parallel=True,
+    initial_carry=on_policy.fresh_carry,
+    act_carried=on_policy.act_carried,
 )
 make_train = REINFORCE.make_train

@@ -136,7 +136,11 @@ def build_config(name: str, args, fields: dict | None = None):
 
 
 def train(name: str, argv: list[str]) -> int:
+    from pgjax.runs import registry
+
     check_control(name, "pgjax train")
+    if name not in registry.BUILTIN:  # a plugin: importing it may start JAX's backend
+        opts.start_devices_early(argv)
     parse = parser(name)
     args = parse.parse_args(argv)
     fields, file_seeds = (None, None)
@@ -145,8 +149,6 @@ def train(name: str, argv: list[str]) -> int:
     seeds = opts.seeds_of(args, file_seeds)
     asynchronous = opts.async_options(args)
     opts.start_devices(args)
-    from pgjax.runs import registry
-
     algorithm = registry.get(name)
     config = build_config(name, args, fields)
     return train_new(parse.prog, args, algorithm, config, REPORT, asynchronous, seeds)

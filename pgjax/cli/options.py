@@ -258,9 +258,25 @@ def check_address(address: str) -> None:
         )
 
 
+_STARTED = False
+
+
+def start_devices_early(argv: list[str]) -> None:
+    """`start_devices` from the device options in `argv` alone: for a command that must import
+    code which may start JAX's backend (a plugin algorithm imports an environment suite) before
+    its full options can be parsed."""
+    parser = Parser(prog="pgjax", add_help=False)
+    add_devices(parser)
+    start_devices(parser.parse_known_args(argv)[0])
+
+
 def start_devices(args: argparse.Namespace) -> None:
     """Configures JAX's devices and the distributed runtime from the device options, before
-    anything starts JAX's backend."""
+    anything starts JAX's backend (a second call changes nothing)."""
+    global _STARTED
+    if _STARTED:
+        return
+    _STARTED = True
     if args.cpu_devices is not None:
         positive("--cpu-devices", args.cpu_devices)
     if args.distributed_timeout < 1:

@@ -13,10 +13,13 @@ and `info["episode_done"]` report finished episodes in raw, unscaled rewards;
 
 Suites: gymnax (installed with pgjax), Brax (`pgjax[brax]`), XLand-MiniGrid
 (`pgjax[xminigrid]`) and Jumanji (`pgjax[jumanji]`), each imported only when one of its ids is
-used; `list_envs()` lists them all.
+used; `list_envs()` lists them all. Besides gymnax's ids, the partially observable tasks of
+`partial` (velocity-masked CartPole and Pendulum, a longer memory chain) are gymnax ids too:
+`make_env("CartPole-v1-masked", 8)`.
 """
 
 from pgjax.envs.base import EnvInfo, Environment, EnvSpec, list_envs, split_env_id
+from pgjax.envs.partial import MaskObservation, register_masked
 from pgjax.envs.vector import VecEnv, env_spec
 from pgjax.envs.wrappers import (
     ClipAction,
@@ -36,6 +39,7 @@ __all__ = [
     "EnvSpec",
     "Environment",
     "EpisodeStatistics",
+    "MaskObservation",
     "NormalizeObservation",
     "RunningMoments",
     "ScaleReward",
@@ -46,5 +50,6 @@ __all__ = [
     "make_env",
     "normalize_observation",
     "observation_moments",
+    "register_masked",
     "split_env_id",
 ]

@@ -1,4 +1,5 @@
-"""gymnax (classic control, MinAtar, bsuite, ...): ids are gymnax's own names, without a prefix.
+"""gymnax (classic control, MinAtar, bsuite, ...): ids are gymnax's own names, without a prefix,
+and the partially observable tasks of `pgjax.envs.partial` built from them.
 
 gymnax 1.x already has the interface's semantics (`step` returns `terminated` and `truncated`
 apart, auto-resets, and reports `info["final_observation"]`); the adapter vectorises it.
@@ -15,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from pgjax.envs.base import EnvSpec, unknown_environment
+from pgjax.envs.partial import PARTIALLY_OBSERVABLE
 
 # gymnax's classic-control environments, which are loaded without gymnax's package
 # `__init__`s: those import every environment gymnax has, Pong among them, which imports
@@ -60,9 +62,11 @@ def _make(env_id: str):
         env = getattr(_without_package_init("classic_control"), _CLASSIC_CONTROL[env_id])()
         return env, env.default_params
     gymnax = importlib.import_module("gymnax")
-    if env_id not in gymnax.registered_envs:
-        raise unknown_environment(env_id, gymnax.registered_envs)
+    if env_id not in gymnax.registered_envs and env_id not in PARTIALLY_OBSERVABLE:
+        raise unknown_environment(env_id, [*gymnax.registered_envs, *PARTIALLY_OBSERVABLE])
     try:
+        if env_id in PARTIALLY_OBSERVABLE:
+            return PARTIALLY_OBSERVABLE[env_id]()
         return gymnax.make(env_id)
     except Exception as error:  # e.g. an environment that downloads a data set, offline
         raise ValueError(

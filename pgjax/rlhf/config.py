@@ -281,6 +281,9 @@ class RLOOConfig(GroupConfig):
 
 @dataclasses.dataclass(frozen=True)
 class DAPOConfig(GroupConfig):
+    """DAPO: GRPO's advantages with clip-higher, a token-level mean, dynamic sampling and the
+    soft overlong penalty, no KL term (Yu et al., 2025, https://arxiv.org/abs/2503.14476)."""
+
     ESTIMATOR: ClassVar[str] = "grpo"
     SUMMARY: ClassVar[str] = (
         "RLHF: clip-higher, token-level mean, dynamic sampling, soft overlong penalty, no KL "
@@ -300,6 +303,9 @@ class DAPOConfig(GroupConfig):
 
 @dataclasses.dataclass(frozen=True)
 class GSPOConfig(GroupConfig):
+    """GSPO: one length-normalised importance ratio per response, clipped, no KL term (Zheng
+    et al., 2025, https://arxiv.org/abs/2507.18071)."""
+
     ESTIMATOR: ClassVar[str] = "grpo"
     SURROGATE: ClassVar[str] = "gspo"
     SUMMARY: ClassVar[str] = (
@@ -316,6 +322,9 @@ class GSPOConfig(GroupConfig):
 
 @dataclasses.dataclass(frozen=True)
 class CISPOConfig(GroupConfig):
+    """CISPO: REINFORCE weighted by the clipped, stop-gradient importance ratio, no KL term
+    (MiniMax, 2025, https://arxiv.org/abs/2506.13585)."""
+
     ESTIMATOR: ClassVar[str] = "grpo"
     SURROGATE: ClassVar[str] = "cispo"
     SUMMARY: ClassVar[str] = (

@@ -32,7 +32,7 @@ with warnings.catch_warnings():  # orbax warns at import about optional backends
     import orbax.checkpoint as ocp
 
 # What `meta` records and `resume` / `evaluate` compare with config.json, in this order.
-IDENTITY = ("algorithm", "env_id", "seeds", "fingerprint")
+IDENTITY = ("algorithm", "env_id", "seeds", "policy", "fingerprint")
 
 
 def _is_key(x) -> bool:
@@ -144,31 +144,38 @@ class Checkpoints:
         path = self.directory / str(updates)
         previous_hook = sys.unraisablehook
         sys.unraisablehook = _without_abandoned_reads(previous_hook)
+        # The identity is read and compared first: a state of another structure (say, another
+        # policy network's) would otherwise fail inside orbax with an unreadable message.
+        meta = self._read(path, updates, ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+        if not isinstance(meta, dict) or not isinstance(meta.get("updates"), int):
+            raise RunDirectoryError(f"{path}/meta does not hold a pgjax checkpoint record.")
+        for name in IDENTITY:
+            # Checkpoints written before `policy` was recorded hold feed-forward policies.
+            written = meta.get(name, "mlp" if name == "policy" else None)
+            if written != expected.get(name):
+                raise RunDirectoryError(
+                    f"{path} was written for {name}={written!r}, but config.json says "
+                    f"{expected.get(name)!r}."
+                )
+        restored = self._read(
+            path,
+            updates,
+            ocp.args.Composite(
+                state=ocp.args.StandardRestore(_key_data(template)), meta=ocp.args.JsonRestore()
+            ),
+        )
+        sys.unraisablehook = previous_hook
+        self._verify(path, updates, restored["state"], meta)
+        return _wrap_keys(restored["state"], template), meta
+
+    def _read(self, path: Path, updates: int, args):
         try:
-            restored = self._manager.restore(
-                updates,
-                args=ocp.args.Composite(
-                    state=ocp.args.StandardRestore(_key_data(template)),
-                    meta=ocp.args.JsonRestore(),
-                ),
-            )
+            return self._manager.restore(updates, args=args)
         except Exception as error:  # orbax raises many kinds for a damaged checkpoint
             # The filter stays: the abandoned reads go on failing for a while.
             raise RunDirectoryError(
                 f"{path} could not be read ({type(error).__name__}: {_first_line(error)})."
             ) from None
-        sys.unraisablehook = previous_hook
-        meta = restored["meta"]
-        if not isinstance(meta, dict) or not isinstance(meta.get("updates"), int):
-            raise RunDirectoryError(f"{path}/meta does not hold a pgjax checkpoint record.")
-        for name in IDENTITY:
-            if meta.get(name) != expected.get(name):
-                raise RunDirectoryError(
-                    f"{path} was written for {name}={meta.get(name)!r}, but config.json says "
-                    f"{expected.get(name)!r}."
-                )
-        self._verify(path, updates, restored["state"], meta)
-        return _wrap_keys(restored["state"], template), meta
 
     def _verify(self, path: Path, updates: int, state, meta: dict) -> None:
         """Raises CorruptCheckpointError when the restored arrays differ from the digests

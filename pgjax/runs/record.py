@@ -113,8 +113,15 @@ def check_run(algorithm: Algorithm, config: Config, options: RunOptions) -> None
 
 
 def identity(record: dict) -> dict:
-    """What a checkpoint's metadata repeats of config.json (compared when it is restored)."""
-    return {name: record[name] for name in ("algorithm", "env_id", "seeds", "fingerprint")}
+    """What a checkpoint's metadata repeats of config.json (compared when it is restored);
+    `policy` is the on-policy configs' policy network ("mlp" for configs without one)."""
+    names = ("algorithm", "env_id", "seeds", "fingerprint")
+    return {**{name: record[name] for name in names}, "policy": policy_of(record)}
+
+
+def policy_of(record: dict) -> str:
+    """The policy network a run record's config names ("mlp" when it names none)."""
+    return (record.get("config") or {}).get("policy", "mlp")
 
 
 def new_run(

@@ -12,8 +12,12 @@ hyperparameter grids are `jax.vmap` axes, and the run layer (`pgjax.runs`) can r
 at a time, checkpoint it and resume it.
 
 Optional parts: an `evaluator` when the algorithm is not evaluated by episodes of its
-environment (RLHF), and an `actor_learner` split when it can also run on the asynchronous
-actor-learner engine (IMPALA).
+environment (RLHF), an `actor_learner` split when it can also run on the asynchronous
+actor-learner engine (IMPALA), and `initial_carry` with `act_carried` when its policy can carry
+a state from step to step (recurrent policies):
+
+    carry = initial_carry(config, state, num_envs)     # None: this config's policy is stateless
+    carry, action = act_carried(config, state, carry, obs, key, deterministic)
 """
 
 from __future__ import annotations
@@ -75,6 +79,11 @@ class Algorithm(Generic[C, S]):
       target_metric: the evaluation metric `--target-return` compares (its mean over episodes
         and runs), or None when the evaluation has no return (a target is then refused).
       actor_learner: the split the asynchronous engine runs (None: it cannot).
+      initial_carry: `(config, state, num_envs) -> carry`, the policy's state at the start of
+        `num_envs` episodes (leaves `[num_envs, ...]`), or None when the config's policy has
+        none (then `act` is used). None: the algorithm's policies never carry a state.
+      act_carried: `(config, state, carry, obs, key, deterministic) -> (carry, actions)`, the
+        stateful `act`; the caller resets the carry to `initial_carry`'s where an episode ended.
     """
 
     name: str
@@ -87,6 +96,8 @@ class Algorithm(Generic[C, S]):
     evaluator: Evaluator | None = None
     target_metric: str | None = "return"
     actor_learner: ActorLearner | None = None
+    initial_carry: Callable[[C, S, int], Any] | None = None
+    act_carried: Callable[..., tuple[Any, jax.Array]] | None = None
 
     @property
     def description(self) -> str:

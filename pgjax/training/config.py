@@ -30,6 +30,10 @@ from typing import Any, ClassVar
 # A program counts updates and steps in int32: a static int beyond it cannot be traced.
 INT32_MAX = 2**31 - 1
 
+# The policy networks of the on-policy algorithms (`OnPolicyConfig.policy`).
+POLICIES = ("mlp", "gru", "lstm")
+RECURRENT_SIZE = 128  # the default hidden size of their recurrent cell
+
 
 class ConfigError(ValueError):
     """An invalid setting; `field` names it (None for settings that only fail together)."""
@@ -340,11 +344,24 @@ class OnPolicyConfig(ControlConfig):
     scale_rewards: bool = static(False, "divide rewards by the running std of the return")
     optimizer: str = static("adam", "optimiser", choices=("adam", "rmsprop"))
     anneal_learning_rate: bool = static(True, "anneal the learning rate linearly to 0")
+    policy: str = static(
+        "mlp",
+        "policy network: a feed-forward MLP, or the MLP torso then a GRU or LSTM cell whose "
+        "state is carried through episodes",
+        choices=POLICIES,
+    )
+    recurrent_size: int = static(
+        RECURRENT_SIZE, "hidden size of the recurrent cell (gru, lstm)", at_least=1
+    )
     learning_rate: float = hyperparameter(2.5e-4, "learning rate", above=0, search=(1e-4, 1e-2))
     max_grad_norm: float = hyperparameter(
         0.5, "gradient clipping (global norm)", above=0, search=(0.1, 10.0)
     )
     gamma: float = hyperparameter(0.99, "discount γ", at_least=0, at_most=1, search=(0.9, 0.999))
+
+    # Whether the algorithm can train a recurrent policy (carry its state through rollouts and
+    # re-run it over whole sequences); one that cannot refuses policy != "mlp".
+    RECURRENT: ClassVar[bool] = True
 
     @property
     def steps_per_update(self) -> int:
@@ -354,6 +371,35 @@ class OnPolicyConfig(ControlConfig):
     def gradient_steps_per_update(self) -> int:
         """Optimiser steps per update (what the learning-rate schedule counts)."""
         return 1
+
+    def to_dict(self) -> dict[str, Any]:
+        # A feed-forward run's record and fingerprint leave the recurrent settings out, so they
+        # stay those pgjax wrote before recurrent policies existed (and those runs resume).
+        fields = super().to_dict()
+        if not self.recurrent and self.recurrent_size == RECURRENT_SIZE:
+            del fields["policy"], fields["recurrent_size"]
+        return fields
+
+    @property
+    def recurrent(self) -> bool:
+        """Whether the policy carries a recurrent state."""
+        return self.policy != "mlp"
+
+    def check(self) -> None:
+        super().check()
+        if self.recurrent and not self.RECURRENT:
+            raise ConfigError(
+                f"policy={self.policy!r}: {type(self).__name__.removesuffix('Config')} cannot "
+                "carry a recurrent state; use policy='mlp' (recurrent policies: PPO, A2C, "
+                "REINFORCE, IMPALA).",
+                "policy",
+            )
+        if not self.recurrent:
+            self.refuse_unused("recurrent_size", "policy='mlp' has no recurrent cell")
+        else:
+            self.refuse_unused(
+                "shared_network", "a recurrent policy's actor and critic always share its cell"
+            )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,6 +15,7 @@ from pgjax.envs import ClipAction, EpisodeStatistics, VecEnv, env_spec
 from pgjax.training.algorithm import Algorithm, scan_updates
 from pgjax.training.config import Config
 from pgjax.training.parallel import across_devices
+from pgjax.training.recurrent import reset_carry
 
 
 def make_evaluate(algorithm: Algorithm, config: Config, num_episodes: int, deterministic=True):
@@ -33,7 +34,9 @@ def episode_returns(algorithm: Algorithm, config: Config, num_episodes: int, det
 
     Runs `num_episodes` fresh environments in parallel for one full episode each (up to the time
     limit), acting with `algorithm.act` on the run's `state`: the policy's mode
-    (`deterministic`) or samples. Rewards are the environment's own (no scaling).
+    (`deterministic`) or samples. A policy with a state (`algorithm.initial_carry` not None for
+    this config) acts with `act_carried`, its state reset where an episode ends. Rewards are the
+    environment's own (no scaling).
     """
     spec = env_spec(config.env_id)
     env = EpisodeStatistics(VecEnv(config.env_id, num_episodes))
@@ -41,20 +44,33 @@ def episode_returns(algorithm: Algorithm, config: Config, num_episodes: int, det
         env = ClipAction(env)
 
     def evaluate(state, key: jax.Array) -> jax.Array:
+        fresh = None
+        if algorithm.initial_carry is not None:
+            fresh = algorithm.initial_carry(config, state, num_episodes)
+
         def step(carry, step_key):
-            env_state, obs, returns, finished = carry
+            env_state, obs, policy_carry, returns, finished = carry
             action_key, env_key = jax.random.split(step_key)
-            action = algorithm.act(config, state, obs, action_key, deterministic)
+            if fresh is None:
+                action = algorithm.act(config, state, obs, action_key, deterministic)
+            else:
+                policy_carry, action = algorithm.act_carried(
+                    config, state, policy_carry, obs, action_key, deterministic
+                )
             obs, env_state, _, _, _, info = env.step(env_key, env_state, action)
+            if fresh is not None:
+                policy_carry = reset_carry(policy_carry, info["episode_done"], fresh)
             first_end = info["episode_done"] & ~finished
             returns = jnp.where(first_end, info["episode_return"], returns)
-            return (env_state, obs, returns, finished | info["episode_done"]), None
+            done = finished | info["episode_done"]
+            return (env_state, obs, policy_carry, returns, done), None
 
         reset_key, key = jax.random.split(key)
         obs, env_state = env.reset(reset_key)
-        carry = (env_state, obs, jnp.zeros(num_episodes), jnp.zeros(num_episodes, bool))
+        zeros = jnp.zeros(num_episodes)
+        carry = (env_state, obs, fresh, zeros, jnp.zeros(num_episodes, bool))
         keys = jax.random.split(key, spec.max_episode_steps)
-        (_, _, returns, _), _ = jax.lax.scan(step, carry, keys)
+        (_, _, _, returns, _), _ = jax.lax.scan(step, carry, keys)
         return returns
 
     return evaluate

@@ -22,8 +22,12 @@ ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu, "elu": nn.elu, "gelu": nn.gelu}
 
 
 # Orthogonal gains by layer role (Andrychowicz et al., 2021): a layer's role is the start of its
-# name, so `init_network` can find it in the parameter tree.
-GAINS = {"hidden": 2.0**0.5, "policy": 0.01, "value": 1.0}
+# name (or of the module holding it, for a recurrent cell's gates), so `init_network` can find it
+# in the parameter tree. Recurrent cells get orthogonal gates of gain 1 (Saxe et al., 2014).
+GAINS = {"hidden": 2.0**0.5, "policy": 0.01, "value": 1.0, "cell": 1.0}
+
+# The recurrent cells a policy may use (`OnPolicyConfig.policy`), from flax.
+CELLS = {"gru": nn.GRUCell, "lstm": nn.OptimizedLSTMCell}
 
 
 def orthogonal(noise: jax.Array, gain: float) -> jax.Array:
@@ -155,6 +159,71 @@ class ActorCritic(nn.Module):
         return self.actor(features)
 
 
+class RecurrentActorCritic(nn.Module):
+    """π(·|h, s) and V(h, s) of a recurrent policy: an MLP torso, a GRU or LSTM cell (flax's
+    `GRUCell` / `OptimizedLSTMCell`), then separate one-layer actor and critic heads.
+
+    The cell is the only sequential part, so each part is its own method: `embed` and `heads`
+    take any leading batch axes (a whole rollout `[T, N, ...]` at once), `recur` is one step of
+    the cell, which `pgjax.training.recurrent.scan_with_resets` scans over time. The carry
+    (`initial_carry`) is `h` `[*B, recurrent_size]` for a GRU, `(c, h)` for an LSTM; the
+    actor and critic share it, since one state is carried through an episode.
+    """
+
+    action_dim: int
+    discrete: bool
+    cell: str = "gru"
+    recurrent_size: int = 128
+    hidden_sizes: Sequence[int] = (64,)
+    activation: str = "tanh"
+    obs_ndim: int = 1
+
+    def setup(self):
+        if self.cell not in CELLS:
+            raise ValueError(
+                f"RecurrentActorCritic: unknown cell {self.cell!r}; choose one of "
+                f"{', '.join(CELLS)}."
+            )
+        if self.recurrent_size < 1:
+            raise ValueError(
+                f"RecurrentActorCritic: recurrent_size must be >= 1, got {self.recurrent_size}."
+            )
+        self.torso = MLP(self.hidden_sizes, self.activation)
+        self.recurrent_cell = CELLS[self.cell](self.recurrent_size, name="cell")
+        head = self.hidden_sizes[-1:]
+        self.actor = Actor(self.action_dim, self.discrete, head, self.activation)
+        self.critic = Critic(head, self.activation)
+
+    def __call__(self, carry, obs: jax.Array):
+        """One step for a batch `[*B, *obs_shape]`: `(carry, distribution, value)`."""
+        carry, features = self.recur(carry, self.embed(obs))
+        distribution, value = self.heads(features)
+        return carry, distribution, value
+
+    def embed(self, obs: jax.Array) -> jax.Array:
+        """The torso's features of observations `[*B, *obs_shape]`: `[*B, hidden_sizes[-1]]`."""
+        return self.torso(flatten_observations(obs, self.obs_ndim))
+
+    def recur(self, carry, features: jax.Array):
+        """One step of the cell: `(carry, output [*B, recurrent_size])`."""
+        return self.recurrent_cell(carry, features)
+
+    def heads(self, output: jax.Array):
+        """`(π(·|h), V(h))` from the cell's output `[*B, recurrent_size]`."""
+        return self.actor(output), self.critic(output)
+
+    def value(self, output: jax.Array) -> jax.Array:
+        """V(h) alone from the cell's output."""
+        return self.critic(output)
+
+
+def initial_carry(cell: str, recurrent_size: int, batch_shape: tuple[int, ...]):
+    """The zero state a recurrent policy starts every episode from: `[*batch_shape, size]`
+    (GRU) or a pair of them `(c, h)` (LSTM), float32, as flax's cells initialise it."""
+    zeros = jnp.zeros((*batch_shape, recurrent_size), jnp.float32)
+    return (zeros, zeros) if cell == "lstm" else zeros
+
+
 def flatten_observations(obs: jax.Array, obs_ndim: int) -> jax.Array:
     """`[*B, *obs_shape]` observations (rank-`obs_ndim` each) as float32 `[*B, D]`."""
     batch_shape = obs.shape[: obs.ndim - obs_ndim]
@@ -192,15 +261,25 @@ class SquashedGaussianActor(nn.Module):
         return TanhGaussian(mean, jnp.clip(log_std, -20.0, 2.0))
 
 
-def init_network(network: nn.Module, key: jax.Array, obs: jax.Array):
-    """The parameters `network.init(key, obs)` would make (orthogonal kernels with their role's
-    gain, zero biases and log σ), drawn from one Gaussian vector for the whole network.
+def _role(path) -> str:
+    """The role (a key of GAINS) of the kernel at `path`: that of the innermost module named
+    after one (a gate of a recurrent cell takes its cell's)."""
+    for entry in reversed(path[:-1]):
+        role = entry.key.split("_")[0]
+        if role in GAINS:
+            return role
+    raise KeyError(f"no initialisation role in the parameter path {path}")
+
+
+def init_network(network: nn.Module, key: jax.Array, *inputs):
+    """The parameters `network.init(key, *inputs)` would make (orthogonal kernels with their
+    role's gain, zero biases and log σ), drawn from one Gaussian vector for the whole network.
 
     Same distribution as flax's per-layer initialisers, other draws. Why: XLA:CPU compiles every
     random draw of a distinct shape on its own (≈0.3 s each); one draw instead of one per layer
     takes seconds off compiling a training program.
     """
-    shapes = jax.eval_shape(network.init, key, obs)
+    shapes = jax.eval_shape(network.init, key, *inputs)
     leaves, treedef = jax.tree_util.tree_flatten_with_path(shapes)
     kernels = [leaf.shape for path, leaf in leaves if path[-1].key == "kernel"]
     noise = jax.random.normal(key, (sum(rows * cols for rows, cols in kernels),))
@@ -212,5 +291,5 @@ def init_network(network: nn.Module, key: jax.Array, obs: jax.Array):
         rows, cols = leaf.shape
         block = noise[offset : offset + rows * cols].reshape(rows, cols)
         offset += rows * cols
-        params.append(orthogonal(block, GAINS[path[-2].key.split("_")[0]]))
+        params.append(orthogonal(block, GAINS[_role(path)]))
     return jax.tree_util.tree_unflatten(treedef, params)

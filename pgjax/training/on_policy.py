@@ -14,24 +14,41 @@ import optax
 import pgjax
 from pgjax.envs import EnvSpec, env_spec, make_env, normalize_observation, observation_moments
 from pgjax.training.config import OnPolicyConfig
-from pgjax.training.networks import ActorCritic, init_network
+from pgjax.training.networks import (
+    ActorCritic,
+    RecurrentActorCritic,
+    init_network,
+    initial_carry,
+)
 from pgjax.training.optimizers import learning_rate_schedule, make_optimizer
+from pgjax.training.recurrent import run_sequence
 from pgjax.training.types import EnvCarry, Hyperparams, OnPolicyState, PolicyGradientBatch
 
 
 class Setup(NamedTuple):
     """What `init` and `update` build from the config and the run's hyperparameters."""
 
-    network: ActorCritic
+    network: ActorCritic | RecurrentActorCritic
     spec: EnvSpec
     env: object  # the wrapped, vectorised environment (`pgjax.envs.make_env`)
     schedule: Callable[[jax.Array], jax.Array]  # optimiser step count ↦ learning rate
     optimizer: optax.GradientTransformation
 
 
-def make_network(config: OnPolicyConfig) -> ActorCritic:
-    """The actor-critic for the config's environment, hidden sizes and activation."""
+def make_network(config: OnPolicyConfig) -> ActorCritic | RecurrentActorCritic:
+    """The config's policy network: an `ActorCritic` (policy "mlp") or a `RecurrentActorCritic`
+    (its `hidden_sizes` the torso before the cell)."""
     spec = env_spec(config.env_id)
+    if config.recurrent:
+        return RecurrentActorCritic(
+            action_dim=spec.action_dim,
+            discrete=spec.discrete,
+            cell=config.policy,
+            recurrent_size=config.recurrent_size,
+            hidden_sizes=tuple(config.hidden_sizes),
+            activation=config.activation,
+            obs_ndim=len(spec.observation_shape),
+        )
     return ActorCritic(
         action_dim=spec.action_dim,
         discrete=spec.discrete,
@@ -79,20 +96,64 @@ def init(
     run = setup(config, hp)
     init_key, env_key, key = jax.random.split(key, 3)
     obs, env_state = run.env.reset(env_key)
-    params = init_network(run.network, init_key, obs)
+    policy_carry = policy_initial_carry(config, config.num_envs)
+    inputs = (obs,) if policy_carry is None else (policy_carry, obs)
+    params = init_network(run.network, init_key, *inputs)
     opt_state = run.optimizer.init(optimized(params))
-    return OnPolicyState(params, opt_state, EnvCarry(env_state, obs), key, hp)
+    return OnPolicyState(params, opt_state, EnvCarry(env_state, obs, policy_carry), key, hp)
+
+
+def policy_initial_carry(config: OnPolicyConfig, num_envs: int):
+    """The state a recurrent policy starts an episode from, leaves `[num_envs, ...]`; None for
+    the MLP."""
+    if not config.recurrent:
+        return None
+    return initial_carry(config.policy, config.recurrent_size, (num_envs,))
+
+
+def apply_policy(network, params, obs, carry=None, episode_done=None):
+    """`(π, V)` on rollout steps `[T, N, ...]`: the MLP step by step, or a recurrent network
+    re-run over each environment's sequence from `carry[0]` (the state stored with the
+    rollout), reset after every `episode_done` (`pgjax.training.recurrent.run_sequence`)."""
+    if carry is None:
+        return network.apply(params, obs)
+    distribution, values, _ = run_sequence(network, params, obs, carry, episode_done)
+    return distribution, values
+
+
+def _observations(state: OnPolicyState, obs):
+    moments = observation_moments(state.env.env_state)
+    return obs if moments is None else normalize_observation(moments, obs)
 
 
 def act(config: OnPolicyConfig, state: OnPolicyState, obs, key, deterministic: bool):
     """The trained policy's action for raw environment observations `obs` `[N, *obs_shape]`:
     its mode (`deterministic`) or a sample. Observations are normalised with the run's frozen
-    statistics when it normalised them in training."""
-    moments = observation_moments(state.env.env_state)
-    if moments is not None:
-        obs = normalize_observation(moments, obs)
-    distribution = make_network(config).apply(state.params, obs, method="policy")
+    statistics when it normalised them in training. A recurrent policy acts with
+    `act_carried` (this raises: it would forget everything between steps)."""
+    if config.recurrent:
+        raise ValueError(
+            f"act: policy={config.policy!r} carries a state between steps; use "
+            "act_carried(config, state, carry, obs, key, deterministic) from initial_carry."
+        )
+    distribution = make_network(config).apply(
+        state.params, _observations(state, obs), method="policy"
+    )
     return distribution.mode() if deterministic else distribution.sample(key)
+
+
+def fresh_carry(config: OnPolicyConfig, state: OnPolicyState, num_envs: int):
+    """`Algorithm.initial_carry`: the zero state of `num_envs` fresh episodes (None: MLP)."""
+    return policy_initial_carry(config, num_envs)
+
+
+def act_carried(config: OnPolicyConfig, state: OnPolicyState, carry, obs, key, deterministic):
+    """`Algorithm.act_carried`: `(carry, actions)`, the policy's action for `obs`
+    `[N, *obs_shape]` from its state `carry`, and the state after the step (the caller resets
+    it where an episode ended)."""
+    network = make_network(config)
+    carry, distribution, _ = network.apply(state.params, carry, _observations(state, obs))
+    return carry, distribution.mode() if deterministic else distribution.sample(key)
 
 
 def actor_critic_loss(network, params, batch: PolicyGradientBatch, value_coef, entropy_coef):
@@ -111,7 +172,7 @@ def actor_critic_loss(network, params, batch: PolicyGradientBatch, value_coef, e
       `(loss, metrics)`; the metrics policy_loss, value_loss (when fitted) and entropy are means
       over the valid steps.
     """
-    distribution, values = network.apply(params, batch.obs)
+    distribution, values = apply_policy(network, params, batch.obs, batch.carry, batch.episode_done)
     log_probs = distribution.log_prob(batch.action)
     entropies = distribution.entropy()
     policy_sum = pgjax.policy_gradient_loss(log_probs, batch.advantages, batch.mask, "sum")

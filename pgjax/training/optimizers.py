@@ -73,15 +73,35 @@ def shuffled_minibatches(key: jax.Array, batch, num_minibatches: int):
     return shard_envs(jax.tree.map(split, batch), axis=1)
 
 
-def run_epochs(key, carry, batch, num_epochs: int, num_minibatches: int, minibatch_step):
-    """`num_epochs` passes over `batch` in shuffled minibatches.
+def shuffled_env_minibatches(key: jax.Array, batch, num_minibatches: int):
+    """Permutes the environments (axis 1) of `[T, N, ...]` leaves and splits them into
+    `[num_minibatches, T, N / num_minibatches, ...]`: each minibatch holds whole sequences, as
+    a recurrent policy's learner re-runs them (truncated backpropagation through time over the
+    rollout)."""
+    num_envs = jax.tree.leaves(batch)[0].shape[1]
+    permutation = jax.random.permutation(key, num_envs)
+
+    def split(x):
+        x = x[:, permutation]
+        x = x.reshape((x.shape[0], num_minibatches, num_envs // num_minibatches, *x.shape[2:]))
+        return jnp.swapaxes(x, 0, 1)
+
+    return shard_envs(jax.tree.map(split, batch), axis=2)
+
+
+def run_epochs(
+    key, carry, batch, num_epochs: int, num_minibatches: int, minibatch_step, by_env=False
+):
+    """`num_epochs` passes over `batch` in shuffled minibatches (of steps; of whole
+    environments with `by_env`, `shuffled_env_minibatches`).
 
     `minibatch_step(carry, minibatch) -> (carry, metrics)`; returns the final carry and the
     metrics averaged over every minibatch step.
     """
+    shuffle = shuffled_env_minibatches if by_env else shuffled_minibatches
 
     def epoch(carry, epoch_key):
-        minibatches = shuffled_minibatches(epoch_key, batch, num_minibatches)
+        minibatches = shuffle(epoch_key, batch, num_minibatches)
         return jax.lax.scan(minibatch_step, carry, minibatches)
 
     carry, metrics = jax.lax.scan(epoch, carry, jax.random.split(key, num_epochs))

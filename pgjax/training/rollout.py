@@ -7,6 +7,7 @@ import jax.numpy as jnp
 
 import pgjax
 from pgjax.training.parallel import shard_envs
+from pgjax.training.recurrent import reset_carry, successor_values
 from pgjax.training.types import EnvCarry, Transition
 
 
@@ -19,20 +20,32 @@ def collect_rollout(env, network, params, carry: EnvCarry, key: jax.Array, num_s
     data-parallel run (`pgjax.training.parallel.shard_envs`) each device steps its share of the
     environments.
 
+    A recurrent policy (`carry.policy_carry` not None, `network` a `RecurrentActorCritic`)
+    carries its state from step to step and resets it to zeros after every step where an
+    episode ended, terminated or truncated (`pgjax.training.recurrent.reset_carry`, a
+    selection). The transitions store the state each step acted from (`Transition.carry`); the
+    successor's value uses the state the step reached, before the reset.
+
     Returns:
       `(carry, Transition)` with the transition fields `[num_steps, num_envs, ...]`.
     """
+    recurrent = carry.policy_carry is not None
+    if recurrent:
+        fresh = jax.tree.map(jnp.zeros_like, carry.policy_carry)
 
     def step(carry: EnvCarry, step_key):
         action_key, env_key = jax.random.split(step_key)
-        carry = EnvCarry(carry.env_state, shard_envs(carry.obs))
-        distribution, value = network.apply(params, carry.obs)
+        obs = shard_envs(carry.obs)
+        if recurrent:
+            reached, distribution, value = network.apply(params, carry.policy_carry, obs)
+        else:
+            reached, (distribution, value) = None, network.apply(params, obs)
         action = distribution.sample(action_key)
-        obs, env_state, reward, terminated, truncated, info = env.step(
+        next_obs, env_state, reward, terminated, truncated, info = env.step(
             env_key, carry.env_state, action
         )
         transition = Transition(
-            obs=carry.obs,
+            obs=obs,
             action=action,
             log_prob=distribution.log_prob(action),
             value=value,
@@ -44,12 +57,17 @@ def collect_rollout(env, network, params, carry: EnvCarry, key: jax.Array, num_s
             episode_done=info["episode_done"],
             episode_return=info["episode_return"],
             episode_length=info["episode_length"],
+            carry=carry.policy_carry,
         )
-        return EnvCarry(env_state, obs), transition
+        policy_carry = reset_carry(reached, info["episode_done"], fresh) if recurrent else None
+        return EnvCarry(env_state, next_obs, policy_carry), (transition, reached)
 
-    carry, trajectory = jax.lax.scan(step, carry, jax.random.split(key, num_steps))
+    carry, (trajectory, reached) = jax.lax.scan(step, carry, jax.random.split(key, num_steps))
     trajectory = shard_envs(trajectory, axis=1)
-    next_value = network.apply(params, trajectory.next_obs, method="value")
+    if recurrent:
+        next_value = successor_values(network, params, reached, trajectory.next_obs)
+    else:
+        next_value = network.apply(params, trajectory.next_obs, method="value")
     return carry, trajectory._replace(next_value=next_value)
 
 
@@ -74,7 +92,7 @@ def first_episode_mask(episode_done: jax.Array) -> jax.Array:
     return ended - episode_done.astype(jnp.int32) == 0
 
 
-def collect_episodes(env, network, params, key: jax.Array, num_steps: int):
+def collect_episodes(env, network, params, key: jax.Array, num_steps: int, policy_carry=None):
     """One complete episode per environment, on the device with a fixed-size buffer.
 
     Resets every environment, acts for `num_steps` steps with `collect_rollout`, and masks each
@@ -84,7 +102,8 @@ def collect_episodes(env, network, params, key: jax.Array, num_steps: int):
     but the episode itself, so the episodes are independent draws from π and REINFORCE's
     gradient over them is unbiased (unlike keeping every episode that happens to finish in a
     window, which favours short ones). The reset also restarts the running statistics of the
-    normalisation wrappers, so use it on environments built without them.
+    normalisation wrappers, so use it on environments built without them. A recurrent policy
+    starts every episode from `policy_carry`, its initial state (leaves `[num_envs, ...]`).
 
     Returns:
       `(carry, Transition, mask)`: the environments after the buffer, the
@@ -94,7 +113,7 @@ def collect_episodes(env, network, params, key: jax.Array, num_steps: int):
     reset_key, key = jax.random.split(key)
     obs, env_state = env.reset(reset_key)
     carry, trajectory = collect_rollout(
-        env, network, params, EnvCarry(env_state, obs), key, num_steps
+        env, network, params, EnvCarry(env_state, obs, policy_carry), key, num_steps
     )
     return carry, trajectory, first_episode_mask(trajectory.episode_done)
 

@@ -20,6 +20,7 @@ class EnvCarry(NamedTuple):
 
     env_state: Any  # the wrapped environments' state (a pytree with leading axis N)
     obs: jax.Array  # [N, *obs_shape]
+    policy_carry: Any = None  # a recurrent policy's state for `obs`, leaves [N, ...] (else None)
 
 
 class Transition(NamedTuple):
@@ -37,6 +38,7 @@ class Transition(NamedTuple):
     episode_done: jax.Array  # bool, an episode ended at this step
     episode_return: jax.Array  # undiscounted raw return of that episode (0 elsewhere)
     episode_length: jax.Array  # int32, its length (0 elsewhere)
+    carry: Any = None  # a recurrent policy's state each step acted from, leaves [T, N, ...]
 
 
 class OnPolicyState(NamedTuple):
@@ -57,6 +59,8 @@ class PolicyGradientBatch(NamedTuple):
     advantages: jax.Array  # Â_t, constants
     targets: jax.Array  # value targets V̂_t, constants
     mask: jax.Array | None  # bool, the steps that count (None: all of them)
+    carry: Any = None  # a recurrent policy's stored states (`Transition.carry`), else None
+    episode_done: jax.Array | None = None  # bool, where its state resets (recurrent only)
 
 
 class ReplayTransition(NamedTuple):

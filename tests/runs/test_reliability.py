@@ -133,7 +133,7 @@ def test_a_corrupted_checkpoint_is_named_and_an_earlier_one_is_offered(
     *earlier, latest = _steps(run_dir)
     assert latest == 8 and earlier
     _corrupt(run_dir / "checkpoints" / "8")
-    for command in (["resume", str(run_dir)], ["evaluate", str(run_dir)]):
+    for command in (["resume", str(run_dir), "--no-progress"], ["evaluate", str(run_dir)]):
         capsys.readouterr()
         assert main(command) == 2
         err = capsys.readouterr().err
