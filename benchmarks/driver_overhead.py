@@ -33,7 +33,7 @@ def run(quick: bool = False, out_dir: Path | None = None, smoke: bool = False) -
     seeds = [0, 1]
     repeats = 1 if smoke else 2 if quick else 5
     steps = 512 if smoke else 100_000 if quick else 500_000  # smoke: one update
-    config = PPOConfig.for_env("CartPole-v1", total_steps=steps)
+    config = PPOConfig.for_env("CartPole-v1", preset="classic", total_steps=steps)
     keys = jax.vmap(jax.random.key)(np.asarray(seeds, np.uint32))
     single = across_devices(PPO.make_train(config), len(seeds)).lower(keys).compile()
     jax.block_until_ready(single(keys))

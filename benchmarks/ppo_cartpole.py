@@ -56,7 +56,7 @@ def random_rollout(env_id: str, num_envs: int, num_steps: int):
 def run(quick: bool = False, out_dir: Path | None = None, smoke: bool = False) -> dict:
     from pgjax.algorithms.ppo import PPO, PPOConfig
 
-    config = PPOConfig.for_env("CartPole-v1")
+    config = PPOConfig.for_env("CartPole-v1", preset="classic")
     if quick or smoke:  # smoke: one update, the program scaling and purejaxrl_ppo compile too
         steps = config.steps_per_update if smoke else 65_536
         config = dataclasses.replace(config, total_steps=steps)

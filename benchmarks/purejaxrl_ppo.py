@@ -197,8 +197,8 @@ def run(quick: bool = False, out_dir: Path | None = None, smoke: bool = False) -
     num_seeds = 2 if smoke else SEEDS
     breakdown_updates = 1 if smoke else 100
     purejaxrl = load_purejaxrl(checkout) if checkout else None
-    config = PPOConfig.for_env("CartPole-v1", total_steps=one_steps)
-    seed_config = PPOConfig.for_env("CartPole-v1", total_steps=seed_steps)
+    config = PPOConfig.for_env("CartPole-v1", preset="classic", total_steps=one_steps)
+    seed_config = PPOConfig.for_env("CartPole-v1", preset="classic", total_steps=seed_steps)
     pj_config = {**PUREJAXRL_CONFIG, "TOTAL_TIMESTEPS": one_steps}
     pj_seed_config = {**PUREJAXRL_CONFIG, "TOTAL_TIMESTEPS": seed_steps}
     steps = config.num_updates * config.steps_per_update

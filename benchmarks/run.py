@@ -53,6 +53,7 @@ BENCHMARKS = (
     "brax_ppo",
     "ppo_rnn",
     "time_to_result",
+    "pbt_vs_random",
     "driver_overhead",
     "data_parallel",
     "scaling",

@@ -21,7 +21,8 @@ whose policy evaluates ≥ 475 (the failed smaller budgets are not counted, as i
 picked that budget). The learning rate anneals over the budget, so a smaller budget is its own
 (shorter) schedule, not a prefix of a longer run. Two pgjax configurations:
 
-* its default (`PPOConfig.for_env("CartPole-v1")`), budgets `PGJAX_BUDGETS`;
+* its classic configuration (`PPOConfig.for_env("CartPole-v1", preset="classic")`), budgets
+  `PGJAX_BUDGETS`;
 * rl-zoo's hyperparameters (`ZOO_AS_PGJAX`; the clip range stays 0.2, pgjax does not anneal
   it), budgets `ZOO_BUDGETS`: the same algorithm settings as the SB3 run.
 
@@ -192,7 +193,7 @@ def _sb3_same_config_throughput(seed: int, steps: int) -> dict:
 
     from pgjax.algorithms.ppo import PPOConfig
 
-    config = PPOConfig.for_env(ENV_ID)
+    config = PPOConfig.for_env(ENV_ID, preset="classic")
     env = make_vec_env(ENV_ID, n_envs=config.num_envs, seed=seed)
     model = PPO(
         "MlpPolicy",
@@ -235,7 +236,7 @@ def _pgjax_solve(seed: int, budgets: tuple[int, ...], overrides: dict) -> dict:
     evaluate = None
     attempts = []
     for budget in budgets:
-        config = PPOConfig.for_env(ENV_ID, **overrides, total_steps=budget)
+        config = PPOConfig.for_env(ENV_ID, "classic", **overrides, total_steps=budget)
         key = jax.random.key(seed)
         start = time.perf_counter()
         compiled = jax.jit(PPO.make_train(config)).lower(key).compile()

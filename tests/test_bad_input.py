@@ -941,3 +941,29 @@ def test_write_json_turns_non_finite_numbers_into_null(tmp_path):
     assert _strict_json(path) == {"mean": None, "runs": [1.0, None], "n": 3}
     with pytest.raises(RunDirectoryError, match=re.escape(str(tmp_path / "missing.json"))):
         rundir.read_json(tmp_path / "missing.json")
+
+
+SWEEP_CASES = {
+    "unknown_hyperparameter": (["--grid", "learning_rat=1e-3,1e-4"], "learning_rat"),
+    "value_out_of_range": (["--grid", "gamma=0.9,1.5"], "gamma"),
+    "grid_of_one_value": (["--grid", "clip_eps=0.2"], "two distinct"),
+    "grid_of_repeated_value": (["--grid", "clip_eps=0.2,0.2"], "two distinct"),
+    "grid_over_static": (["--grid", "num_envs=4,8"], "static"),
+    "random_over_static": (["--random", "4", "--range", "num_envs=2,8"], "static"),
+    "range_out_of_range": (["--random", "4", "--range", "learning_rate=0,1"], "learning_rate"),
+    "range_without_random": (["--grid", "clip_eps=0.1,0.2", "--range", "gamma=0.9,1"], "--random"),
+    "grid_not_numbers": (["--grid", "clip_eps=a,b"], "--grid"),
+    "no_search": ([], "--grid"),
+    "random_negative": (["--random", "-1"], "--random"),
+    "population_too_small": (["--grid", "clip_eps=0.1,0.2", "--pbt"], "--pbt"),
+    "pbt_option_without_pbt": (["--random", "4", "--pbt-interval", "3"], "--pbt-interval"),
+    "pbt_fraction_out_of_range": (["--random", "8", "--pbt", "--pbt-fraction", "0.9"], "fraction"),
+    "threshold_nan": (["--random", "4", "--threshold", "nan"], "--threshold"),
+}
+
+
+@pytest.mark.parametrize("case", list(SWEEP_CASES))
+def test_sweep_errors_exit_2_with_one_line_before_anything_is_written(tmp_path, capsys, case):
+    argv, named = SWEEP_CASES[case]
+    out = _usage_error(capsys, ["sweep", "ppo", "--out", str(tmp_path / "run"), *argv], named)
+    assert out == "" and not (tmp_path / "run").exists()

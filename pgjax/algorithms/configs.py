@@ -128,7 +128,8 @@ BASELINES = ("none", "batch_mean", "leave_one_out", "value")
 
 @dataclasses.dataclass(frozen=True)
 class PPOConfig(OnPolicyConfig):
-    """PPO settings; the defaults are the classic CartPole configuration."""
+    """PPO settings; the defaults are the classic CartPole configuration (`preset="classic"`),
+    the CartPole-v1 preset one that solves it in fewer steps."""
 
     SUMMARY: ClassVar[str] = "clipped surrogate, GAE, epochs × minibatches (Schulman et al., 2017)"
 
@@ -136,13 +137,33 @@ class PPOConfig(OnPolicyConfig):
     num_minibatches: int = static(4, "minibatches per epoch", at_least=1)
     clip_value: bool = static(True, "clip the value loss around the old values")
     normalize_advantages: bool = static(True, "standardise advantages per minibatch")
-    gae_lambda: float = hyperparameter(0.95, "GAE λ", at_least=0, at_most=1)
-    clip_eps: float = hyperparameter(0.2, "clip ε of the ratio (and of the value)", at_least=0)
-    entropy_coef: float = hyperparameter(0.01, "entropy bonus coefficient", at_least=0)
-    value_coef: float = hyperparameter(0.5, "value loss coefficient", at_least=0)
+    gae_lambda: float = hyperparameter(0.95, "GAE λ", at_least=0, at_most=1, search=(0.8, 1.0))
+    clip_eps: float = hyperparameter(
+        0.2, "clip ε of the ratio (and of the value)", at_least=0, search=(0.05, 0.4)
+    )
+    entropy_coef: float = hyperparameter(
+        0.01, "entropy bonus coefficient", at_least=0, search=(0.0, 0.03)
+    )
+    value_coef: float = hyperparameter(
+        0.5, "value loss coefficient", at_least=0, search=(0.25, 1.0)
+    )
 
     PRESETS: ClassVar[dict[str, dict]] = {
-        "CartPole-v1": {},
+        # Found by `pgjax sweep` (issue 27), the classic rollout shape kept: a random search of
+        # 64 configurations × 4 seeds at 1e5 steps, then a 2 × 2 grid (learning rate, clip ε)
+        # around its fastest, 16 seeds at 5e4 steps, ranked by the environment steps until the
+        # training return first reached 475. This one: 15 of 16 seeds there by 26k steps
+        # (median 18k; classic: 100k-157k), 16 of 16 at a deterministic return ≥ 475 at the end;
+        # on 16 fresh seeds (16-31): 15 by 24k, all 16 by 26k, 15 of 16 ≥ 475 at the end.
+        "CartPole-v1": {
+            "total_steps": 50_000,
+            "learning_rate": 6.3e-3,
+            "max_grad_norm": 0.1486,
+            "gamma": 0.9689,
+            "gae_lambda": 0.8656,
+            "entropy_coef": 0.02024,
+            "value_coef": 0.5221,
+        },
         # Short rollouts (many updates) as in gymnax-blines' Acrobot PPO; ≈ -80 at 5e5 steps.
         "Acrobot-v1": {
             "num_envs": 16,
@@ -209,6 +230,11 @@ class PPOConfig(OnPolicyConfig):
             "learning_rate": 3e-4,
             "anneal_learning_rate": False,
         },
+    }
+    # The configurations papers and other libraries compare against: on CartPole-v1 the
+    # classic one (the defaults); elsewhere the presets above, which were not re-derived.
+    NAMED_PRESETS: ClassVar[dict[str, dict[str, dict]]] = {
+        "classic": {**PRESETS, "CartPole-v1": {}},
     }
 
     @property

@@ -1,6 +1,7 @@
 """`pgjax`: the command line.
 
     pgjax train ALGORITHM [options]   train a control algorithm, several seeds at once
+    pgjax sweep ALGORITHM [options]   a hyperparameter search (or PBT) in one program
     pgjax rlhf ALGORITHM [options]    RLHF in miniature: reference, reward model, RL
     pgjax resume RUN_DIR              continue an interrupted run (the same numbers)
     pgjax evaluate RUN_DIR            evaluate a run's checkpointed policies
@@ -22,6 +23,7 @@ from pgjax.cli.options import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, UsageEr
 
 COMMANDS = {
     "train": "train a control algorithm on an environment, several seeds in one program",
+    "sweep": "search hyperparameters (grid, random, population-based training) in one program",
     "rlhf": "RLHF in miniature: pretrain a reference, fit a reward model, fine-tune with RL",
     "resume": "continue an interrupted run where it stopped, with the same numbers",
     "evaluate": "reload a run's checkpoint and evaluate its policies",
@@ -39,6 +41,8 @@ def _usage() -> str:
         "",
         f"  pgjax train {{{control}}} [options]",
         f"      {COMMANDS['train']}",
+        f"  pgjax sweep {{{control}}} [--grid NAME=V1,V2,...] [--random N] [options]",
+        f"      {COMMANDS['sweep']}",
         f"  pgjax rlhf {{{rlhf}}} [options]",
         f"      {COMMANDS['rlhf']}",
         "  pgjax resume RUN_DIR [--from-checkpoint N]",
@@ -60,10 +64,12 @@ def _train_usage() -> str:
     return "usage: pgjax train ALGORITHM [options]\n\nalgorithms:\n" + "\n".join(rows)
 
 
-def _report(algorithm):
+def _report(algorithm, record: dict):
     from pgjax.runs import registry
 
-    if registry.family_of(algorithm.name) == "rlhf":
+    if record.get("sweep"):
+        from pgjax.cli.sweep import REPORT
+    elif registry.family_of(algorithm.name) == "rlhf":
         from pgjax.cli.rlhf import REPORT
     else:
         from pgjax.cli.control import REPORT
@@ -107,7 +113,7 @@ def resume(argv: list[str]) -> int:
     def start(progress):
         return api.resume(args.run_dir, progress=progress, from_checkpoint=args.from_checkpoint)
 
-    report = _report(algorithm)
+    report = _report(algorithm, record)
     return drive(start, algorithm, config, record, args.run_dir, args.no_progress, report)
 
 
@@ -154,7 +160,7 @@ def evaluate(argv: list[str]) -> int:
         updates=args.checkpoint,
     )
     algorithm, config, record, state, _ = api.restore(args.run_dir, evaluation["updates"])
-    _report(algorithm).show(args.run_dir, algorithm, config, record, state, evaluation)
+    _report(algorithm, record).show(args.run_dir, algorithm, config, record, state, evaluation)
     return 0
 
 
@@ -199,6 +205,13 @@ def main(argv: list[str] | None = None) -> int:
             from pgjax.cli.control import train
 
             return train(rest[0], rest[1:])
+        if command == "sweep":
+            if not rest or rest[0] in ("-h", "--help"):
+                print(_train_usage().replace("pgjax train", "pgjax sweep"))
+                return 0 if rest else EXIT_USAGE
+            from pgjax.cli.sweep import sweep
+
+            return sweep(rest[0], rest[1:])
         if command == "rlhf":
             from pgjax.cli.rlhf import train
 

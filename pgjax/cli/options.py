@@ -94,15 +94,21 @@ def config_overrides(args: argparse.Namespace, config_class) -> dict:
 
 def add_seeds(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("seeds")
-    group.add_argument("--seeds", type=int, default=1, help="seeds trained in parallel")
-    group.add_argument("--seed", type=int, default=0, help="first seed")
+    group.add_argument("--seeds", type=int, default=None, help="seeds trained in parallel (1)")
+    group.add_argument("--seed", type=int, default=None, help="first seed (0)")
 
 
-def seeds_of(args: argparse.Namespace) -> list[int]:
-    positive("--seeds", args.seeds)
-    if args.seed < 0 or args.seed + args.seeds > 2**32:
-        raise UsageError(f"--seed must be in [0, 2**32 - --seeds], got {args.seed}.")
-    return list(range(args.seed, args.seed + args.seeds))
+def seeds_of(args: argparse.Namespace, default: list[int] | None = None) -> list[int]:
+    """`--seeds` seeds from `--seed`; `default` (e.g. a --config file's) when neither is
+    given, else 1 seed from 0."""
+    if args.seeds is None and args.seed is None and default:
+        return list(default)
+    count = 1 if args.seeds is None else args.seeds
+    first = 0 if args.seed is None else args.seed
+    positive("--seeds", count)
+    if first < 0 or first + count > 2**32:
+        raise UsageError(f"--seed must be in [0, 2**32 - --seeds], got {first}.")
+    return list(range(first, first + count))
 
 
 def add_run_options(parser: argparse.ArgumentParser, episodes: str, default_episodes: int):

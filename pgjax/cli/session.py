@@ -36,24 +36,27 @@ class Report:
     show: Callable
 
 
-def train_new(prog, args, algorithm, build_config, report: Report, async_options=None) -> int:
-    """The shared path of the commands that start a run (`pgjax train`, `pgjax rlhf`): the
-    config (`build_config()`) and every setting checked before anything compiles, the run
-    directory refused when in use, then `drive`."""
+def prepare(prog, args, algorithm, build_config, run_options, check=None):
+    """What every command that starts a run does once its options are parsed and the devices
+    started: build the config (`build_config()`) and check it with the run options and
+    `check(algorithm, config)` before anything compiles (a ConfigError is a user error naming
+    the option), enable the compile cache, and choose a run directory, refused when in use
+    (unless --overwrite).
+
+    Returns:
+      `(config, run_dir, checked)`, `checked` what `check` returned.
+    """
     import jax
 
     from pgjax.cli import options as opts
-    from pgjax.runs import api, distributed, rundir
+    from pgjax.runs import distributed, rundir
     from pgjax.runs.record import check_run
     from pgjax.training.config import ConfigError
 
-    seeds = opts.seeds_of(args)
-    run_options = opts.run_options(args)
     try:
         config = build_config()
         check_run(algorithm, config, run_options)
-        if async_options is not None:
-            api.check_async(algorithm, run_options, async_options)
+        checked = check(algorithm, config) if check is not None else None
     except ConfigError as error:
         raise opts.config_error(error, prog) from None
     opts.enable_compile_cache(args.compile_cache)
@@ -66,6 +69,25 @@ def train_new(prog, args, algorithm, build_config, report: Report, async_options
     # session's own checks, so that a bad invocation never deletes a good run.
     if not args.overwrite:
         distributed.on_primary(lambda: rundir.prepare(run_dir, False), rundir.RunDirectoryError)
+    return config, run_dir, checked
+
+
+def train_new(
+    prog, args, algorithm, build_config, report: Report, async_options=None, seeds=None
+) -> int:
+    """The shared path of the commands that start a run (`pgjax train`, `pgjax rlhf`):
+    `prepare`, then `drive` the run (`seeds`: default `--seeds` from `--seed`)."""
+    from pgjax.cli import options as opts
+    from pgjax.runs import api
+
+    seeds = opts.seeds_of(args) if seeds is None else seeds
+    run_options = opts.run_options(args)
+
+    def check(algorithm, config):
+        if async_options is not None:
+            api.check_async(algorithm, run_options, async_options)
+
+    config, run_dir, _ = prepare(prog, args, algorithm, build_config, run_options, check)
     # What the report needs of the run record before the session writes it.
     record = {
         "env_id": config.environment,
@@ -178,7 +200,7 @@ def evaluate_state(run_dir, algorithm, config, record, state, updates: int) -> d
     from pgjax.runs.evaluator import RunEvaluator
 
     episodes = record["options"].get("eval_episodes", 10)
-    evaluator = RunEvaluator(algorithm, config, len(record["seeds"]), episodes)
+    evaluator = RunEvaluator.shared(algorithm, config, len(record["seeds"]), episodes)
     metrics = evaluator(state, 0)
     result = evaluation_record(algorithm, record, updates, episodes, True, 0, metrics)
     write_evaluation(run_dir, result)

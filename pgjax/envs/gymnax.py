@@ -7,17 +7,61 @@ apart, auto-resets, and reports `info["final_observation"]`); the adapter vector
 
 from __future__ import annotations
 
-import gymnax
+import importlib
+import importlib.util
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
-from gymnax.environments import spaces
 
 from pgjax.envs.base import EnvSpec, unknown_environment
 from pgjax.envs.partial import PARTIALLY_OBSERVABLE
 
+# gymnax's classic-control environments, which are loaded without gymnax's package
+# `__init__`s: those import every environment gymnax has, Pong among them, which imports
+# matplotlib.pyplot and seaborn (SciPy), and some build arrays at import. That was ≈1.5 s of
+# a 5 s run to a solved CartPole.
+_CLASSIC_CONTROL = {
+    "CartPole-v1": "CartPole",
+    "Acrobot-v1": "Acrobot",
+    "Pendulum-v1": "Pendulum",
+    "MountainCar-v0": "MountainCar",
+    "MountainCarContinuous-v0": "ContinuousMountainCar",
+}
+
+
+def __getattr__(name: str):
+    # `pgjax.envs.gymnax.gymnax`: the whole package, imported on first use.
+    if name == "gymnax":
+        return importlib.import_module("gymnax")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _without_package_init(module: str):
+    """Imports `gymnax.environments.<module>` without running the `__init__` of `gymnax` and
+    `gymnax.environments`: they stand as empty packages while it loads, then are forgotten,
+    so that a later `import gymnax` runs them in full (reusing the submodules loaded here)."""
+    name = f"gymnax.environments.{module}"
+    if name in sys.modules or "gymnax" in sys.modules:
+        return importlib.import_module(name)
+    stand_ins = []
+    try:
+        for package in ("gymnax", "gymnax.environments"):
+            spec = importlib.util.find_spec(package)
+            sys.modules[package] = importlib.util.module_from_spec(spec)
+            stand_ins.append(package)
+        return importlib.import_module(name)
+    finally:
+        for package in stand_ins:
+            del sys.modules[package]
+
 
 def _make(env_id: str):
+    if env_id in _CLASSIC_CONTROL and "gymnax" not in sys.modules:
+        env = getattr(_without_package_init("classic_control"), _CLASSIC_CONTROL[env_id])()
+        return env, env.default_params
+    gymnax = importlib.import_module("gymnax")
     if env_id not in gymnax.registered_envs and env_id not in PARTIALLY_OBSERVABLE:
         raise unknown_environment(env_id, [*gymnax.registered_envs, *PARTIALLY_OBSERVABLE])
     try:
@@ -33,6 +77,7 @@ def _make(env_id: str):
 def spec(env_id: str, name: str) -> EnvSpec:
     """The spec of a gymnax environment (Discrete and Box action spaces)."""
     env, params = _make(name)
+    spaces = _without_package_init("spaces")
     action_space = env.action_space(params)
     observation_space = env.observation_space(params)
     observation_shape = tuple(observation_space.shape)

@@ -16,10 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-import gymnax
 import jax.numpy as jnp
 import numpy as np
-from gymnax.environments import spaces
 
 # bsuite's memory experiment (`memory_len`) grows exactly this length, the number of steps a bit
 # must be held. 20 is four times gymnax's default of 5: no window of the last few observations
@@ -59,6 +57,9 @@ class MaskObservation:
         # gymnax computes the bounds with jnp (traced inside a jitted caller's function).
         low = jnp.broadcast_to(space.low, space.shape)[self._keep]
         high = jnp.broadcast_to(space.high, space.shape)[self._keep]
+        # Imported here: all of gymnax loads (≈1.5 s), which classic-control runs skip.
+        from gymnax.environments import spaces
+
         return spaces.Box(low, high, (self._size,), space.dtype)
 
     def action_space(self, params=None):
@@ -73,6 +74,8 @@ def register_masked(name: str, env_id: str, keep: Sequence[int]) -> None:
     """Registers `name`: the gymnax environment `env_id` showing only the entries `keep`."""
 
     def make():
+        import gymnax
+
         env, params = gymnax.make(env_id)
         return MaskObservation(env, keep), params
 
@@ -81,6 +84,8 @@ def register_masked(name: str, env_id: str, keep: Sequence[int]) -> None:
 
 def _memory_chain(memory_length: int):
     def make():
+        import gymnax
+
         env, params = gymnax.make("MemoryChain-bsuite")
         return env, params.replace(memory_length=memory_length)
 

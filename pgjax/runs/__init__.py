@@ -17,6 +17,8 @@ Modules:
     chunked.py        the compiled chunked loop (the default engine)
     actor_learner.py  the asynchronous actor-learner engine (`--async`)
     evaluator.py      the one evaluator (targets, `pgjax evaluate`, reports)
+    sweep.py          hyperparameter sweeps: configurations × seeds in one run, ranked
+    pbt.py            population-based training between the compiled engine's chunks
     signals.py        stop requests (Ctrl-C, SIGTERM)
     distributed.py    several processes (JAX's distributed runtime)
     compile_cache.py  JAX's persistent compilation cache

@@ -38,12 +38,21 @@ from pgjax.training.config import Config, ConfigError
 from pgjax.training.parallel import across_devices
 
 
-def _engine(algorithm: Algorithm, config: Config, record: dict, options: RunOptions):
+def engine_for(algorithm: Algorithm, config: Config, record: dict, options: RunOptions):
+    """The engine a run record asks for: the actor-learner runtime (`--async`), else the
+    compiled chunked loop, with population-based training between its chunks when the record
+    is a sweep with `pbt`."""
+    num_runs = len(record["seeds"])
     if record.get("runtime") == RUNTIME:
         async_options = AsyncOptions(**record["asynchronous"])
-        num_runs = len(record["seeds"])
         return ActorLearnerEngine(algorithm, config, num_runs, options, async_options)
-    return CompiledEngine(algorithm, config, len(record["seeds"]), options)
+    pbt = (record.get("sweep") or {}).get("pbt")
+    between = None
+    if pbt is not None:
+        from pgjax.runs.pbt import PBTOptions, PopulationBasedTraining
+
+        between = PopulationBasedTraining(algorithm, config, num_runs, options, PBTOptions(**pbt))
+    return CompiledEngine(algorithm, config, num_runs, options, between=between)
 
 
 def check_async(algorithm: Algorithm, options: RunOptions, async_options: AsyncOptions) -> None:
@@ -93,7 +102,7 @@ def run(
         check_async(algorithm, options, async_options)
         extra = {"runtime": RUNTIME, "asynchronous": dataclasses.asdict(async_options)}
     record = new_run(algorithm, config, seeds, run_dir, hyperparams, options, overwrite, **extra)
-    engine = _engine(algorithm, config, record, options)
+    engine = engine_for(algorithm, config, record, options)
     return Session(algorithm, config, record, run_dir, options, engine, progress).run(False)
 
 
@@ -107,7 +116,7 @@ def resume(run_dir: str | Path, *, progress=None, from_checkpoint: int | None = 
     options = RunOptions(**record["options"])
     options.check_devices()
     check_every_process_takes_part(len(record["seeds"]), options.envs_devices)
-    engine = _engine(algorithm, config, record, options)
+    engine = engine_for(algorithm, config, record, options)
     session = Session(algorithm, config, record, run_dir, options, engine, progress)
     session.from_checkpoint = from_checkpoint
     return session.run(True)
@@ -167,9 +176,13 @@ def evaluation_record(
     import numpy as np
 
     seeds = record["seeds"]
+    # A sweep repeats seeds over its configurations: its runs are keyed "RUN:SEED".
+    keys = [str(s) for s in seeds]
+    if len(set(seeds)) < len(seeds):
+        keys = [f"{i}:{s}" for i, s in enumerate(seeds)]
     per_seed = {
-        str(seed_value): {name: float(np.mean(value[i])) for name, value in metrics.items()}
-        for i, seed_value in enumerate(seeds)
+        key: {name: float(np.mean(value[i])) for name, value in metrics.items()}
+        for i, key in enumerate(keys)
     }
     result = {
         "algorithm": algorithm.name,

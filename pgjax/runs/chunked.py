@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any, Protocol
 
 import jax
 import jax.numpy as jnp
@@ -29,16 +30,45 @@ from pgjax.training.config import Config
 from pgjax.training.parallel import across_devices
 
 
-class CompiledEngine:
-    """The chunked loop over an algorithm's compiled `update` (see the module docstring)."""
+class Between(Protocol):
+    """What runs between chunks and may change the state (population-based training,
+    `pgjax.runs.pbt`): chunks end at its boundaries, and the next chunk starts from the state
+    it returns. It must be a function of the state and the update count only, so that a resumed
+    run computes what an uninterrupted one does."""
 
-    def __init__(self, algorithm: Algorithm, config: Config, num_runs: int, options: RunOptions):
+    def prepare(self, state) -> None:
+        """Compiles its programs for states like `state`."""
+
+    def next_boundary(self, done: int) -> int:
+        """The first update count after `done` at which it must run."""
+
+    def __call__(self, state, first: int, after: int) -> tuple[Any, dict[str, np.ndarray]]:
+        """`(state, metrics)` after the chunk of updates `first` … `after − 1`: the state the
+        next chunk starts from, and name ↦ `[R, after − first]` metrics it adds to the chunk."""
+
+    def metric_names(self) -> list[str]:
+        """The names of the metrics it adds."""
+
+
+class CompiledEngine:
+    """The chunked loop over an algorithm's compiled `update` (see the module docstring);
+    `between`, when given, runs after each chunk (see `Between`)."""
+
+    def __init__(
+        self,
+        algorithm: Algorithm,
+        config: Config,
+        num_runs: int,
+        options: RunOptions,
+        between: Between | None = None,
+    ):
         self.algorithm, self.config, self.num_runs, self.options = (
             algorithm,
             config,
             num_runs,
             options,
         )
+        self.between = between
         self.max_chunk = options.chunk_updates or min(config.num_updates, 512)
         self.compile_seconds = 0.0
         self._chunk = None
@@ -73,11 +103,19 @@ class CompiledEngine:
         start = time.perf_counter()
         chunk = across_devices(self._chunk_fn(), self.num_runs, in_axes=(0, None), **spread)
         self._chunk = chunk.lower(state, np.int32(1)).compile()
+        if self.between is not None:
+            self.between.prepare(state)
         self.compile_seconds = seconds + time.perf_counter() - start
         return state
 
+    def _bounded(self, done: int, n: int) -> int:
+        """`n` updates from `done`, cut at the next boundary of `between`."""
+        if self.between is None:
+            return n
+        return min(n, self.between.next_boundary(done) - done)
+
     def chunks(self, state, done: int, total: int, stop: StopRequests) -> Iterator[Chunk]:
-        n = min(1, total - done)  # a first, short chunk measures the update rate
+        n = self._bounded(done, min(1, total - done))  # a first, short chunk measures the rate
         pending = self._chunk(state, np.int32(n)) if n else None
         began = time.perf_counter()
         while pending is not None:
@@ -90,21 +128,25 @@ class CompiledEngine:
             # Every process must dispatch the same chunks: the length follows process 0's
             # clock, and a stop request on any process stops them all.
             length = next_chunk_length(n, ready - began, self.options.paced_seconds, self.max_chunk)
-            decisions = distributed.from_all(
-                np.array([min(length, total - after), bool(stop.signal)], np.int64)
-            )
+            length = self._bounded(after, min(length, total - after))
+            decisions = distributed.from_all(np.array([length, bool(stop.signal)], np.int64))
             n_next, stopping = int(decisions[0, 0]), bool(decisions[:, 1].any())
             # Fetched before the next chunk is dispatched: across processes the fetch is a
             # collective program, which would otherwise wait for that whole chunk.
             metrics, finite = distributed.fetch((metrics, finite))
+            metrics = {k: v[:, :n] for k, v in metrics.items()}
+            if self.between is not None:
+                new_state, extra = self.between(new_state, done, after)
+                metrics.update(extra)
             if after < total and not stopping:
                 pending, began = self._chunk(new_state, np.int32(n_next)), ready
-            yield Chunk(new_state, done, {k: v[:, :n] for k, v in metrics.items()}, finite)
+            yield Chunk(new_state, done, metrics, finite)
             done, n = after, n_next
 
     def metric_names(self, state) -> list[str]:
         one = jax.tree.map(lambda x: x[0], state)
-        return list(jax.eval_shape(lambda s: self.algorithm.update(self.config, s)[1], one))
+        names = list(jax.eval_shape(lambda s: self.algorithm.update(self.config, s)[1], one))
+        return names + (self.between.metric_names() if self.between is not None else [])
 
     def status(self) -> dict:
         return {}

@@ -30,6 +30,9 @@ def check_target(algorithm: Algorithm, target_return) -> None:
         )
 
 
+_SHARED: dict = {}  # RunEvaluator.shared's evaluators
+
+
 class RunEvaluator:
     """`evaluator(states, seed) -> metrics`, each `[num_runs, ...]` NumPy, on every process.
 
@@ -55,7 +58,37 @@ class RunEvaluator:
         self._compiled = None
         self.compile_seconds = 0.0
 
+    @classmethod
+    def shared(
+        cls,
+        algorithm: Algorithm,
+        config: Config,
+        num_runs: int,
+        num_episodes: int,
+        deterministic: bool = True,
+        envs_devices: int = 1,
+    ) -> RunEvaluator:
+        """The process's one evaluator for these settings: the target's evaluator and the
+        final report's are the same program, compiled once (`compile_seconds` is 0 for a
+        reused one)."""
+        key = (
+            id(algorithm),
+            config.fingerprint(),
+            num_runs,
+            num_episodes,
+            deterministic,
+            envs_devices,
+        )
+        if key in _SHARED:
+            _SHARED[key].compile_seconds = 0.0
+            return _SHARED[key]
+        evaluator = cls(algorithm, config, num_runs, num_episodes, deterministic, envs_devices)
+        _SHARED[key] = evaluator
+        return evaluator
+
     def compile(self, states) -> RunEvaluator:
+        if self._compiled is not None:
+            return self
         start = time.perf_counter()
         self._compiled = self._program.lower(states, self._indices(), np.uint32(0)).compile()
         self.compile_seconds = time.perf_counter() - start

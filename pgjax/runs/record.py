@@ -4,7 +4,8 @@ and `evaluate`; and the checks a run's settings pass before anything compiles.
     {"algorithm": "ppo", "env_id": "CartPole-v1", "seeds": [0, 1],
      "fingerprint": "…", "config": {...}, "hyperparams": null | {name: [R values]},
      "options": {...RunOptions}, "versions": {"pgjax": "0.2.0", "jax": "…"},
-     "runtime": "async" (asynchronous engine only), "asynchronous": {...}}
+     "runtime": "async" (asynchronous engine only), "asynchronous": {...},
+     "sweep": {...} (a sweep only: `pgjax.runs.sweep.SweepPlan`)}
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from pgjax.training.config import Config, ConfigError
 ASYNC_RUNTIME = "async"
 
 
-def check_seeds(seeds) -> list[int]:
-    """A non-empty list of distinct ints in [0, 2**32) (ConfigError otherwise)."""
+def check_seeds(seeds, hyperparams: dict | None = None) -> list[int]:
+    """A non-empty list of ints in [0, 2**32) (ConfigError otherwise), distinct unless
+    `hyperparams` (name ↦ one value per run) tells the runs of a repeated seed apart: a sweep
+    trains every configuration with the same seeds."""
     try:
         seeds = list(seeds)
     except TypeError:
@@ -34,7 +37,17 @@ def check_seeds(seeds) -> list[int]:
             f"seeds must be a non-empty list of ints in [0, 2**32), got {seeds!r}.", "seeds"
         )
     if len(set(seeds)) != len(seeds):
-        raise ConfigError(f"seeds must be distinct, got {seeds!r}.", "seeds")
+        columns = [np.ravel(np.asarray(v, np.float32)) for v in (hyperparams or {}).values()]
+        if not columns or any(len(c) != len(seeds) for c in columns):
+            runs = seeds
+        else:
+            runs = list(zip(seeds, *(c.tolist() for c in columns), strict=True))
+        if len(set(runs)) < len(runs):
+            raise ConfigError(
+                f"seeds must be distinct (or the runs of a repeated seed must differ in their "
+                f"hyperparameters), got {seeds!r}.",
+                "seeds",
+            )
     return [int(s) for s in seeds]
 
 
@@ -125,7 +138,7 @@ def new_run(
     and writes its config.json. Returns that record; `extra` joins it (the asynchronous
     engine's settings)."""
     check_run(algorithm, config, options)
-    seeds = check_seeds(seeds)
+    seeds = check_seeds(seeds, hyperparams)
     check_every_process_takes_part(len(seeds), options.envs_devices)
     if hyperparams:
         hyperparams = check_hyperparams(config, hyperparams, len(seeds))
@@ -172,7 +185,7 @@ def read_run(run_dir: str | Path) -> tuple[Algorithm, Config, dict]:
                 f"this pgjax {rundir.versions()['pgjax']} cannot read ({error})."
             ) from None
         config.validate()
-        seeds = check_seeds(record["seeds"])
+        seeds = check_seeds(record["seeds"], record.get("hyperparams"))
         options = record["options"]
         RunOptions(**options).validate()
         if record.get("hyperparams"):

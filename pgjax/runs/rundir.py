@@ -49,6 +49,10 @@ OWN_FILES = (
     "evaluation.json",
     "rlhf_curves.png",  # pgjax rlhf
     "samples.md",
+    "sweep.md",  # pgjax sweep
+    "sweep.csv",
+    "sweep.png",
+    "best.json",
 )
 
 
@@ -227,7 +231,8 @@ class MetricsLog:
 
 
 class TensorBoardLog:
-    """TensorBoard event files under `RUN_DIR/tensorboard/seed_<seed>/`, one event per update
+    """TensorBoard event files under `RUN_DIR/tensorboard/seed_<seed>/` (`run_<i>_seed_<seed>/`
+    when runs share seeds), one event per update
     holding every metric that is finite there (an update in which no episode ended has no
     `episode_return` point), x-axis environment steps. `open` returns None when tensorboardX is
     not installed (`pip install 'pgjax[tensorboard]'`)."""
@@ -248,15 +253,17 @@ class TensorBoardLog:
         except ImportError:
             return None
         writers = {}
-        for seed in seeds:
-            folder = Path(run_dir) / TENSORBOARD / f"seed_{seed}"
+        repeated = len(set(seeds)) < len(seeds)  # a sweep's configurations share seeds
+        for run, seed in enumerate(seeds):
+            name = f"run_{run}_seed_{seed}" if repeated else f"seed_{seed}"
+            folder = Path(run_dir) / TENSORBOARD / name
             folder.mkdir(parents=True, exist_ok=True)
             # A file per session, named in time order (the default name has whole seconds,
             # and a second session within the same second would truncate the first's file).
-            writers[seed] = EventsWriter(str(folder / "events"), f".{time.time_ns()}")
+            writers[run] = EventsWriter(str(folder / "events"), f".{time.time_ns()}")
             if resumed_at is not None:
                 start = SessionLog(status=SessionLog.START)
-                writers[seed].write_event(Event(step=resumed_at + 1, session_log=start))
+                writers[run].write_event(Event(step=resumed_at + 1, session_log=start))
         return cls(writers)
 
     def write(self, first_update: int, metrics: dict[str, np.ndarray], steps_per_update: int):

@@ -132,7 +132,7 @@ class Session:
             state = self.engine.prepare(seeds_array(self.seeds), hyperparams_of(self.record))
             evaluator = None
             if self.options.target_return is not None:
-                evaluator = RunEvaluator(
+                evaluator = RunEvaluator.shared(
                     self.algorithm,
                     self.config,
                     self.num_runs,

@@ -52,10 +52,19 @@ def static(default, doc: str, *, at_least=None, choices=None):
 
 
 def hyperparameter(
-    default: float, doc: str, *, at_least=None, above=None, at_most=None, below=None
+    default: float,
+    doc: str,
+    *,
+    at_least=None,
+    above=None,
+    at_most=None,
+    below=None,
+    search: tuple[float, float] | None = None,
 ):
     """A number the program takes as an input (vmappable); `above` and `below` are strict
-    bounds, `at_least` and `at_most` inclusive ones."""
+    bounds, `at_least` and `at_most` inclusive ones. `search` is the interval a random search
+    draws from (`pgjax.runs.sweep`), inside the valid range; without it a search draws from the
+    valid range when both its ends are inclusive bounds, and needs an explicit range otherwise."""
     return dataclasses.field(
         default=default,
         metadata={
@@ -65,6 +74,7 @@ def hyperparameter(
             "above": above,
             "at_most": at_most,
             "below": below,
+            "search": search,
         },
     )
 
@@ -95,11 +105,14 @@ class Config:
     A subclass says how many updates a run takes (`num_updates`), how many environment steps
     (or, for RLHF, token slots) one update takes (`steps_per_update`) and what it trains on
     (`environment`). `PRESETS` maps an environment to the overrides that make the algorithm
-    work well there (`for_env`); `SUMMARY` is the algorithm's one-line description. `check()`
-    holds the conditions that involve several fields.
+    work well there (`for_env`), `NAMED_PRESETS` a preset's name to such a map (e.g. the
+    "classic" configurations, `for_env(env_id, preset="classic")`); `SUMMARY` is the
+    algorithm's one-line description. `check()` holds the conditions that involve several
+    fields.
     """
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {}
+    NAMED_PRESETS: ClassVar[dict[str, dict[str, dict[str, Any]]]] = {}
     SUMMARY: ClassVar[str] = ""
 
     @classmethod
@@ -273,10 +286,20 @@ class ControlConfig(Config):
     activation: str = static("tanh", "hidden activation", choices=("tanh", "relu", "elu", "gelu"))
 
     @classmethod
-    def for_env(cls, env_id: str, **overrides):
-        """The default configuration for `env_id` (tuned where a preset exists), then
-        `overrides`."""
-        return cls(**{"env_id": env_id, **cls.PRESETS.get(env_id, {}), **overrides})
+    def for_env(cls, env_id: str, preset: str | None = None, **overrides):
+        """The configuration for `env_id`: the environment's preset (`PRESETS`, tuned where
+        one exists), or the preset called `preset` (`NAMED_PRESETS`, e.g. "classic": the
+        configuration papers and other libraries compare against), then `overrides`."""
+        if preset is None:
+            chosen = cls.PRESETS.get(env_id, {})
+        elif preset in cls.NAMED_PRESETS:
+            chosen = cls.NAMED_PRESETS[preset].get(env_id, {})
+        else:
+            known = ", ".join(cls.NAMED_PRESETS) or "none"
+            raise ConfigError(
+                f"{cls.__name__} has no preset {preset!r} (named presets: {known}).", "preset"
+            )
+        return cls(**{"env_id": env_id, **chosen, **overrides})
 
     @property
     def environment(self) -> str:
@@ -330,9 +353,11 @@ class OnPolicyConfig(ControlConfig):
     recurrent_size: int = static(
         RECURRENT_SIZE, "hidden size of the recurrent cell (gru, lstm)", at_least=1
     )
-    learning_rate: float = hyperparameter(2.5e-4, "learning rate", above=0)
-    max_grad_norm: float = hyperparameter(0.5, "gradient clipping (global norm)", above=0)
-    gamma: float = hyperparameter(0.99, "discount γ", at_least=0, at_most=1)
+    learning_rate: float = hyperparameter(2.5e-4, "learning rate", above=0, search=(1e-4, 1e-2))
+    max_grad_norm: float = hyperparameter(
+        0.5, "gradient clipping (global norm)", above=0, search=(0.1, 10.0)
+    )
+    gamma: float = hyperparameter(0.99, "discount γ", at_least=0, at_most=1, search=(0.9, 0.999))
 
     # Whether the algorithm can train a recurrent policy (carry its state through rollouts and
     # re-run it over whole sequences); one that cannot refuses policy != "mlp".
@@ -398,10 +423,16 @@ class OffPolicyConfig(ControlConfig):
         "bootstrap time limits from the final observation (false: treat them as terminal, "
         "the common bug, for ablations)",
     )
-    learning_rate: float = hyperparameter(3e-4, "learning rate (Adam)", above=0)
-    max_grad_norm: float = hyperparameter(10.0, "gradient clipping (global norm)", above=0)
-    gamma: float = hyperparameter(0.99, "discount γ", at_least=0, at_most=1)
-    tau: float = hyperparameter(1.0, "target update θ̄ ← τθ + (1 − τ)θ̄", above=0, at_most=1)
+    learning_rate: float = hyperparameter(
+        3e-4, "learning rate (Adam)", above=0, search=(1e-5, 1e-2)
+    )
+    max_grad_norm: float = hyperparameter(
+        10.0, "gradient clipping (global norm)", above=0, search=(0.5, 100.0)
+    )
+    gamma: float = hyperparameter(0.99, "discount γ", at_least=0, at_most=1, search=(0.9, 0.999))
+    tau: float = hyperparameter(
+        1.0, "target update θ̄ ← τθ + (1 − τ)θ̄", above=0, at_most=1, search=(0.001, 1.0)
+    )
 
     @property
     def steps_per_update(self) -> int:

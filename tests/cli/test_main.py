@@ -23,7 +23,8 @@ def test_train_writes_every_promised_file_and_evaluate_reloads_it(tmp_path, caps
     run_dir = tmp_path / "cartpole"
     code = main(
         [
-            "train", "ppo", "--env", "CartPole-v1", "--seeds", "2", "--total-steps", "2048",
+            "train", "ppo", "--env", "CartPole-v1", "--preset", "classic", "--seeds", "2",
+            "--total-steps", "2048",
             "--num-minibatches", "2", "--out", str(run_dir), "--eval-episodes", "3",
         ]
     )  # fmt: skip
@@ -66,7 +67,17 @@ def _pgjax(*args, **kwargs):
 
 
 def test_ctrl_c_checkpoints_exits_promptly_and_resume_gives_the_uninterrupted_run(tmp_path):
-    args = ["--total-steps", "1000000", "--seeds", "2", "--no-progress", "--eval-episodes", "2"]
+    args = [
+        "--preset",
+        "classic",
+        "--total-steps",
+        "1000000",
+        "--seeds",
+        "2",
+        "--no-progress",
+        "--eval-episodes",
+        "2",
+    ]
     cut, whole = tmp_path / "cut", tmp_path / "whole"
     process = _pgjax("train", "ppo", *args, "--out", str(cut))
     metrics = cut / "metrics.csv"

@@ -57,7 +57,7 @@ def test_data_parallel_run_equals_the_single_device_run_up_to_reduction_order(al
 def test_data_parallel_ppo_learns_cartpole():
     # Single-device PPO reaches 500 on 32/32 seeds with this budget (tests/algorithms/
     # test_ppo.py); splitting each run over two devices changes only the order of reductions.
-    config = PPOConfig.for_env("CartPole-v1")
+    config = PPOConfig.for_env("CartPole-v1", preset="classic")
     seeds = np.arange(2, dtype=np.uint32)
     run = across_devices(PPO.make_train(config), len(seeds), envs_devices=2)
     state, _ = run(jax.vmap(jax.random.key)(seeds))
@@ -81,7 +81,7 @@ def test_cluster_detection_reads_the_launchers_environment():
 # Several processes on localhost (the CPU's collectives go through gloo)
 # ------------------------------------------------------------------------------------------
 
-COMMON = ["--total-steps", "5120", "--no-progress", "--eval-episodes", "2"]
+COMMON = ["--preset", "classic", "--total-steps", "5120", "--no-progress", "--eval-episodes", "2"]
 COMMON += ["--compile-cache", "off", "--no-tensorboard"]
 
 

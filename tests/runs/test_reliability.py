@@ -21,7 +21,16 @@ import pytest
 from pgjax.cli import main
 
 PHASES = Path(__file__).resolve().parent / "phases"  # the sitecustomize that holds a phase
-SMALL = ["--total-steps", "4096", "--no-progress", "--no-tensorboard", "--eval-episodes", "2"]
+SMALL = [
+    "--preset",
+    "classic",
+    "--total-steps",
+    "4096",
+    "--no-progress",
+    "--no-tensorboard",
+    "--eval-episodes",
+    "2",
+]
 
 
 def _default_sigint():

@@ -16,7 +16,9 @@ import pytest
 from pgjax.algorithms.ppo import PPOConfig, make_train
 from pgjax.training.parallel import across_devices, use_cpu_cores
 
-CONFIG = dataclasses.replace(PPOConfig.for_env("CartPole-v1"), total_steps=2048, num_minibatches=2)
+CONFIG = dataclasses.replace(
+    PPOConfig.for_env("CartPole-v1", preset="classic"), total_steps=2048, num_minibatches=2
+)
 
 
 @pytest.fixture(scope="module")
