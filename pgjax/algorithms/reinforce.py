@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 
 import pgjax
-from pgjax.algorithms.configs import REINFORCEConfig
+from pgjax.algorithms.configs import BASELINES, REINFORCEConfig  # noqa: F401  (re-exported)
 from pgjax.training import on_policy
 from pgjax.training.algorithm import Algorithm
 from pgjax.training.optimizers import gradient_step, steps_taken
