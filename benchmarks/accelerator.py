@@ -70,6 +70,7 @@ from benchmarks.common import (
     format_rate,
     format_seconds,
     markdown_table,
+    patch_brax_for_jax,
     result,
     write_json,
 )
@@ -423,6 +424,7 @@ def brax_trainer_row(task: str, pipeline: str, steps: int, settings: dict) -> di
     from brax import envs
     from brax.training.agents.ppo import train as brax_ppo
 
+    patch_brax_for_jax()
     env = envs.get_environment(task, **({"backend": pipeline} if pipeline else {}))
     logged = []
     start = time.perf_counter()

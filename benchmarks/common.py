@@ -242,6 +242,104 @@ def smoke_budget(config, updates: int) -> int:
     return config.steps_per_update * max(updates, learning_starts // config.steps_per_update + 1)
 
 
+def patch_brax_for_jax() -> None:
+    """Brax 0.14's trainers call `jax.device_put_replicated`, which jax 0.10 removed: put a
+    stand-in on `jax` (the value stacked once per device, what the removed function returned),
+    changing nothing in Brax's files."""
+    import jax
+    import jax.numpy as jnp
+
+    if hasattr(jax, "device_put_replicated"):
+        return
+
+    def device_put_replicated(value, devices):
+        stacked = jax.tree.map(lambda x: jnp.stack([jnp.asarray(x)] * len(devices)), value)
+        return jax.device_put(stacked, devices[0]) if len(devices) == 1 else stacked
+
+    jax.device_put_replicated = device_put_replicated
+
+
+def run_brax_trainer(train: Callable, budget: int, **kwargs) -> dict:
+    """One run of a Brax trainer (`brax.training.agents.{ppo,sac}.train.train`) for `budget`
+    environment steps in 3 training epochs (`num_evals=4`), measured as pgjax's runs are: the
+    steady throughput is Brax's own `training/sps` of the epochs after the first (the first
+    includes compiling), the compile time the first epoch's excess over the steady rate, the
+    return the last deterministic evaluation's."""
+    patch_brax_for_jax()
+    epochs: list[float] = []
+    evals: list[float] = []
+
+    def progress(step, metrics):
+        if "training/sps" in metrics:
+            epochs.append(float(metrics["training/sps"]))
+        evals.append(float(metrics["eval/episode_reward"]))
+
+    start = time.perf_counter()
+    train(num_timesteps=budget, num_evals=4, progress_fn=progress, **kwargs)
+    total_s = time.perf_counter() - start
+    steady = statistics.median(epochs[1:]) if len(epochs) > 1 else None
+    per_epoch = budget / 3
+    compile_s = per_epoch / epochs[0] - per_epoch / steady if steady and epochs else None
+    return {
+        "compile_s": compile_s,
+        "total_s": total_s,
+        "steps": budget,
+        "steps_per_s": steady,
+        "return": evals[-1],
+    }
+
+
+def brax_comparison(
+    name: str,
+    measured: dict[str, list[dict]],
+    *,
+    algorithm: str,
+    env: str,
+    budget: int,
+    notes: str,
+) -> dict:
+    """The result of a pgjax-vs-Brax-trainer benchmark: `measured` maps "pgjax" and "Brax" to
+    their runs (`compile_s`, `steps_per_s`, `return`); the table gives medians over seeds, the
+    headline the throughput ratio and whether issue 23's target (pgjax's throughput ≥ Brax's
+    at the same return: a median return at least 0.9× Brax's) is met."""  # fmt: skip
+
+    def median(label, key):
+        values = [r[key] for r in measured[label] if r[key] is not None]
+        return statistics.median(values) if values else float("nan")
+
+    rows = [
+        [
+            label,
+            format_seconds(median(label, "compile_s")),
+            format_rate(median(label, "steps_per_s")),
+            f"{median(label, 'return'):.0f}",
+            " / ".join(f"{r['return']:.0f}" for r in measured[label]),
+        ]
+        for label in measured
+    ]
+    table = markdown_table(
+        ["trainer", "compile", "env steps/s", f"return at {budget:,} steps", "per seed"], rows
+    )
+    ratio = median("pgjax", "steps_per_s") / median("Brax", "steps_per_s")
+    same_return = median("pgjax", "return") >= 0.9 * median("Brax", "return")
+    met = ratio >= 1.0 and same_return
+    seeds = len(measured["pgjax"])
+    headline = (
+        f"{algorithm} on Brax {env}: pgjax {ratio:.2f}× Brax's trainer's environment steps "
+        f"per second (return {median('pgjax', 'return'):.0f} vs "
+        f"{median('Brax', 'return'):.0f} at {budget:,} steps, median of {seeds} seeds); "
+        f"target ≥ 1× at the same return {'met' if met else 'not met'}"
+    )
+    return result(
+        name,
+        table,
+        {"measured": measured, "ratio": ratio, "met": met},
+        title=f"{algorithm} on Brax: pgjax vs Brax's trainer",
+        notes=notes + "\n\n'Same return': pgjax's median return at least 0.9× Brax's.",
+        headline=headline,
+    )
+
+
 def skipped(name: str, reason: str) -> dict:
     """What a benchmark's `run` returns when it cannot run here (`run.py` prints
     `skipped: reason` and keeps the benchmark's previous section of RESULTS.md)."""

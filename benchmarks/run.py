@@ -51,6 +51,7 @@ BENCHMARKS = (
     "ppo_cartpole",
     "purejaxrl_ppo",
     "brax_ppo",
+    "brax_sac",
     "ppo_rnn",
     "time_to_result",
     "pbt_vs_random",
