@@ -31,7 +31,6 @@ in Brax's files.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import NamedTuple
 
@@ -70,34 +69,10 @@ def pgjax_config(sizes: Sizes):
 
 
 def run_pgjax(sizes: Sizes) -> list[dict]:
-    import jax
-    import numpy as np
-
+    from benchmarks.common import run_pgjax_trainer
     from pgjax.algorithms.ppo import PPO
-    from pgjax.training.evaluation import evaluate_runs
 
-    config = pgjax_config(sizes)
-    steps = config.num_updates * config.steps_per_update
-    start = time.perf_counter()
-    train = jax.jit(PPO.make_train(config)).lower(jax.random.key(0)).compile()
-    compile_s = time.perf_counter() - start
-    runs = []
-    for seed in range(sizes.seeds):
-        start = time.perf_counter()
-        state, _ = jax.block_until_ready(train(jax.random.key(seed)))
-        run_s = time.perf_counter() - start
-        states = jax.tree.map(lambda x: x[None], state)
-        returns = evaluate_runs(PPO, config, states, seed + 100, sizes.eval_episodes)
-        runs.append(
-            {
-                "compile_s": compile_s if seed == 0 else None,
-                "run_s": run_s,
-                "steps": steps,
-                "steps_per_s": steps / run_s,
-                "return": float(np.mean(np.asarray(returns["return"]))),
-            }
-        )
-    return runs
+    return run_pgjax_trainer(PPO, pgjax_config(sizes), sizes.seeds, sizes.eval_episodes)
 
 
 def run_brax(sizes: Sizes) -> list[dict]:
@@ -120,48 +95,38 @@ def run_brax(sizes: Sizes) -> list[dict]:
         init_noise_std=1.0,
         state_dependent_std=False,
     )
-    return [
-        run_brax_trainer(
-            ppo.train,
-            sizes.budget,
-            environment=envs.get_environment(ENV),
-            episode_length=1000,
-            num_envs=sizes.num_envs,
-            batch_size=sizes.num_envs // sizes.minibatches,
-            num_minibatches=sizes.minibatches,
-            unroll_length=sizes.unroll,
-            num_updates_per_batch=EPOCHS,
-            discounting=0.97,
-            learning_rate=3e-4,
-            entropy_cost=1e-2,
-            clipping_epsilon=0.3,
-            gae_lambda=0.95,
-            vf_loss_coefficient=0.5,
-            max_grad_norm=0.5,
-            reward_scaling=10.0,
-            normalize_observations=True,
-            network_factory=network_factory,
-            num_eval_envs=sizes.eval_episodes,
-            deterministic_eval=True,
-            max_devices_per_host=1,
-            seed=seed,
-        )
-        for seed in range(sizes.seeds)
-    ]
+    return run_brax_trainer(
+        ppo.train,
+        sizes.budget,
+        sizes.seeds,
+        sizes.eval_episodes,
+        environment=envs.get_environment(ENV),
+        episode_length=1000,
+        num_envs=sizes.num_envs,
+        batch_size=sizes.num_envs // sizes.minibatches,
+        num_minibatches=sizes.minibatches,
+        unroll_length=sizes.unroll,
+        num_updates_per_batch=EPOCHS,
+        discounting=0.97,
+        learning_rate=3e-4,
+        entropy_cost=1e-2,
+        clipping_epsilon=0.3,
+        gae_lambda=0.95,
+        vf_loss_coefficient=0.5,
+        max_grad_norm=0.5,
+        reward_scaling=10.0,
+        normalize_observations=True,
+        network_factory=network_factory,
+    )
 
 
 def run(quick: bool = False, out_dir: Path | None = None, smoke: bool = False) -> dict:
-    from benchmarks.common import brax_comparison, skipped
+    from benchmarks.common import brax_comparison
 
-    try:
-        import brax  # noqa: F401
-    except ImportError:
-        return skipped(NAME, "brax is not installed (pip install 'pgjax[brax]')")
     sizes = SMOKE if smoke else QUICK if quick else FULL
-    measured = {"pgjax": run_pgjax(sizes), "Brax": run_brax(sizes)}
     return brax_comparison(
         NAME,
-        measured,
+        lambda: {"pgjax": run_pgjax(sizes), "Brax": run_brax(sizes)},
         algorithm="PPO",
         env=ENV,
         budget=sizes.budget,

@@ -29,7 +29,6 @@ in Brax's files.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import NamedTuple
 
@@ -77,35 +76,10 @@ def pgjax_config(sizes: Sizes):
 
 
 def run_pgjax(sizes: Sizes) -> list[dict]:
-    import jax
-    import numpy as np
-
+    from benchmarks.common import run_pgjax_trainer
     from pgjax.algorithms.sac import SAC
-    from pgjax.training.evaluation import evaluate_runs
 
-    config = pgjax_config(sizes)
-    config.check()
-    steps = config.num_updates * config.steps_per_update
-    start = time.perf_counter()
-    train = jax.jit(SAC.make_train(config)).lower(jax.random.key(0)).compile()
-    compile_s = time.perf_counter() - start
-    runs = []
-    for seed in range(sizes.seeds):
-        start = time.perf_counter()
-        state, _ = jax.block_until_ready(train(jax.random.key(seed)))
-        run_s = time.perf_counter() - start
-        states = jax.tree.map(lambda x: x[None], state)
-        returns = evaluate_runs(SAC, config, states, seed + 100, sizes.eval_episodes)
-        runs.append(
-            {
-                "compile_s": compile_s if seed == 0 else None,
-                "run_s": run_s,
-                "steps": steps,
-                "steps_per_s": steps / run_s,
-                "return": float(np.mean(np.asarray(returns["return"]))),
-            }
-        )
-    return runs
+    return run_pgjax_trainer(SAC, pgjax_config(sizes), sizes.seeds, sizes.eval_episodes)
 
 
 def run_brax(sizes: Sizes) -> list[dict]:
@@ -118,44 +92,34 @@ def run_brax(sizes: Sizes) -> list[dict]:
     from benchmarks.common import run_brax_trainer
 
     network_factory = functools.partial(sac_networks.make_sac_networks, hidden_layer_sizes=HIDDEN)
-    return [
-        run_brax_trainer(
-            sac.train,
-            sizes.budget,
-            environment=envs.get_environment(ENV),
-            episode_length=1000,
-            num_envs=sizes.num_envs,
-            num_eval_envs=sizes.eval_episodes,
-            learning_rate=LEARNING_RATE,
-            discounting=GAMMA,
-            batch_size=sizes.batch_size,
-            normalize_observations=False,
-            reward_scaling=1.0,
-            tau=0.005,
-            min_replay_size=sizes.learning_starts,
-            max_replay_size=sizes.budget,
-            grad_updates_per_step=sizes.gradient_steps,
-            deterministic_eval=True,
-            network_factory=network_factory,
-            max_devices_per_host=1,
-            seed=seed,
-        )
-        for seed in range(sizes.seeds)
-    ]
+    return run_brax_trainer(
+        sac.train,
+        sizes.budget,
+        sizes.seeds,
+        sizes.eval_episodes,
+        environment=envs.get_environment(ENV),
+        episode_length=1000,
+        num_envs=sizes.num_envs,
+        learning_rate=LEARNING_RATE,
+        discounting=GAMMA,
+        batch_size=sizes.batch_size,
+        normalize_observations=False,
+        reward_scaling=1.0,
+        tau=0.005,
+        min_replay_size=sizes.learning_starts,
+        max_replay_size=sizes.budget,
+        grad_updates_per_step=sizes.gradient_steps,
+        network_factory=network_factory,
+    )
 
 
 def run(quick: bool = False, out_dir: Path | None = None, smoke: bool = False) -> dict:
-    from benchmarks.common import brax_comparison, skipped
+    from benchmarks.common import brax_comparison
 
-    try:
-        import brax  # noqa: F401
-    except ImportError:
-        return skipped(NAME, "brax is not installed (pip install 'pgjax[brax]')")
     sizes = SMOKE if smoke else QUICK if quick else FULL
-    measured = {"pgjax": run_pgjax(sizes), "Brax": run_brax(sizes)}
     return brax_comparison(
         NAME,
-        measured,
+        lambda: {"pgjax": run_pgjax(sizes), "Brax": run_brax(sizes)},
         algorithm="SAC",
         env=ENV,
         budget=sizes.budget,

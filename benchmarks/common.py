@@ -259,34 +259,83 @@ def patch_brax_for_jax() -> None:
     jax.device_put_replicated = device_put_replicated
 
 
-def run_brax_trainer(train: Callable, budget: int, **kwargs) -> dict:
-    """One run of a Brax trainer (`brax.training.agents.{ppo,sac}.train.train`) for `budget`
-    environment steps in 3 training epochs (`num_evals=4`), measured as pgjax's runs are: the
-    steady throughput is Brax's own `training/sps` of the epochs after the first (the first
-    includes compiling), the compile time the first epoch's excess over the steady rate, the
-    return the last deterministic evaluation's."""
-    patch_brax_for_jax()
-    epochs: list[float] = []
-    evals: list[float] = []
+def run_pgjax_trainer(algorithm, config, seeds: int, eval_episodes: int) -> list[dict]:
+    """pgjax's side of a comparison with a Brax trainer: `config`'s jitted `make_train`
+    compiled once (timed apart), run once per seed (timed after compilation), each trained
+    state's return the mean of `eval_episodes` deterministic evaluation episodes."""
+    import jax
+    import numpy as np
 
-    def progress(step, metrics):
-        if "training/sps" in metrics:
-            epochs.append(float(metrics["training/sps"]))
-        evals.append(float(metrics["eval/episode_reward"]))
+    from pgjax.training.evaluation import evaluate_runs
 
+    config.check()
+    steps = config.num_updates * config.steps_per_update
     start = time.perf_counter()
-    train(num_timesteps=budget, num_evals=4, progress_fn=progress, **kwargs)
-    total_s = time.perf_counter() - start
-    steady = statistics.median(epochs[1:]) if len(epochs) > 1 else None
-    per_epoch = budget / 3
-    compile_s = per_epoch / epochs[0] - per_epoch / steady if steady and epochs else None
-    return {
-        "compile_s": compile_s,
-        "total_s": total_s,
-        "steps": budget,
-        "steps_per_s": steady,
-        "return": evals[-1],
-    }
+    train = jax.jit(algorithm.make_train(config)).lower(jax.random.key(0)).compile()
+    compile_s = time.perf_counter() - start
+    runs = []
+    for seed in range(seeds):
+        start = time.perf_counter()
+        state, _ = jax.block_until_ready(train(jax.random.key(seed)))
+        run_s = time.perf_counter() - start
+        states = jax.tree.map(lambda x: x[None], state)
+        returns = evaluate_runs(algorithm, config, states, seed + 100, eval_episodes)["return"]
+        runs.append(
+            {
+                "compile_s": compile_s if seed == 0 else None,
+                "run_s": run_s,
+                "steps": steps,
+                "steps_per_s": steps / run_s,
+                "return": float(np.mean(np.asarray(returns))),
+            }
+        )
+    return runs
+
+
+def run_brax_trainer(
+    train: Callable, budget: int, seeds: int, eval_episodes: int, **settings
+) -> list[dict]:
+    """Brax's side of a comparison: its trainer (`brax.training.agents.{ppo,sac}.train.train`)
+    run once per seed for `budget` environment steps in 3 training epochs (`num_evals=4`) on
+    one device, measured as pgjax's runs are: the steady throughput is Brax's own
+    `training/sps` of the epochs after the first (the first includes compiling), the compile
+    time the first epoch's excess over the steady rate, the return the last deterministic
+    evaluation's mean over `eval_episodes` environments."""
+    patch_brax_for_jax()
+    runs = []
+    for seed in range(seeds):
+        epochs: list[float] = []
+        evals: list[float] = []
+
+        def progress(step, metrics, epochs=epochs, evals=evals):
+            if "training/sps" in metrics:
+                epochs.append(float(metrics["training/sps"]))
+            evals.append(float(metrics["eval/episode_reward"]))
+
+        start = time.perf_counter()
+        train(
+            num_timesteps=budget,
+            num_evals=4,
+            num_eval_envs=eval_episodes,
+            deterministic_eval=True,
+            max_devices_per_host=1,
+            seed=seed,
+            progress_fn=progress,
+            **settings,
+        )
+        total_s = time.perf_counter() - start
+        steady = statistics.median(epochs[1:]) if len(epochs) > 1 else None
+        per_epoch = budget / 3
+        runs.append(
+            {
+                "compile_s": per_epoch / epochs[0] - per_epoch / steady if steady else None,
+                "total_s": total_s,
+                "steps": budget,
+                "steps_per_s": steady,
+                "return": evals[-1],
+            }
+        )
+    return runs
 
 
 def brax_comparison(
