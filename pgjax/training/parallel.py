@@ -8,7 +8,8 @@ runs split across devices.
     states, metrics = run(jax.random.split(key, 64))          # as jax.vmap(train)(keys)
 
 The runs are independent, so each device trains its share with no communication and the
-result equals `jax.vmap(train)(keys, hyperparams)`. On one GPU this is plain `vmap`; on a CPU it
+result equals `jax.vmap(train)(keys, hyperparams)` up to floating-point rounding (a device's
+smaller batch may be reduced in another order; the same layout reruns bit for bit). On one GPU this is plain `vmap`; on a CPU it
 is how the runs use more than one core: XLA:CPU runs a vmapped (batched) matmul on one thread,
 so `vmap` alone gains from amortising per-step overheads but not from the other cores.
 """
