@@ -339,18 +339,18 @@ def run_brax_trainer(
 
 
 def brax_comparison(
-    name: str,
-    measured: dict[str, list[dict]],
-    *,
-    algorithm: str,
-    env: str,
-    budget: int,
-    notes: str,
+    name: str, measure: Callable[[], dict], *, algorithm: str, env: str, budget: int, notes: str
 ) -> dict:
-    """The result of a pgjax-vs-Brax-trainer benchmark: `measured` maps "pgjax" and "Brax" to
-    their runs (`compile_s`, `steps_per_s`, `return`); the table gives medians over seeds, the
-    headline the throughput ratio and whether issue 23's target (pgjax's throughput ≥ Brax's
-    at the same return: a median return at least 0.9× Brax's) is met."""  # fmt: skip
+    """The result of a pgjax-vs-Brax-trainer benchmark (skipped without Brax): `measure()`
+    maps "pgjax" and "Brax" to their runs (`compile_s`, `steps_per_s`, `return`); the table
+    gives medians over seeds, the headline the throughput ratio and whether issue 23's target
+    (pgjax's throughput ≥ Brax's at the same return: a median return at least 0.9× Brax's) is
+    met."""
+    try:
+        import brax  # noqa: F401
+    except ImportError:
+        return skipped(name, "brax is not installed (pip install 'pgjax[brax]')")
+    measured = measure()
 
     def median(label, key):
         values = [r[key] for r in measured[label] if r[key] is not None]
