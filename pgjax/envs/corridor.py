@@ -102,6 +102,7 @@ class ShortCorridor:
 
     @property
     def default_params(self) -> CorridorParams:
+        """The time limit `TIME_LIMIT`."""
         return CorridorParams()
 
     def observation(self) -> jax.Array:
@@ -115,7 +116,8 @@ class ShortCorridor:
 
     def step(self, key: jax.Array, state: CorridorState, action, params=None):
         """One step: reward −1, terminated on reaching G, truncated when the step reaches the
-        time limit without it; an ended episode restarts in S0."""
+        time limit without it; an ended episode restarts in S0. `action` is an int, `RIGHT` or
+        `LEFT` (not checked, as in gymnax: any other value moves as `LEFT`)."""
         params = self.default_params if params is None else params
         move = jnp.where(jnp.asarray(action) == RIGHT, 1, -1)
         move = jnp.where(state.position == SWITCHED, -move, move)
