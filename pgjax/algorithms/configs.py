@@ -302,8 +302,9 @@ class REINFORCEConfig(OnPolicyConfig):
 
     PRESETS: ClassVar[dict[str, dict]] = {
         "CartPole-v1": {"total_steps": 400_000},
-        # 150 updates of 32 episodes (1000 = the time limit); see `CORRIDOR_PRESET`. With 16
-        # episodes, π(right) ends twice as far from the optimum (sd 0.020 vs 0.016 over seeds).
+        # 150 updates of 32 episodes (1000 = the time limit); see `CORRIDOR_PRESET`. Measured
+        # over 32 seeds, π(right) ends with sd 0.016, the farthest seed 0.037 from p*; with 16
+        # episodes per update, sd 0.020 and 0.057.
         "ShortCorridor-pgjax": {
             **CORRIDOR_PRESET,
             "total_steps": 4_800_000,
