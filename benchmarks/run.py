@@ -63,6 +63,7 @@ BENCHMARKS = (
     "policy_lag",
     "impala_async",
     "pg_vs_q",
+    "short_corridor",
     "sb3_off_policy",
     "rlhf_throughput",
     "token_log_probs",

@@ -41,6 +41,18 @@ MINATAR_PRESET = {
 }
 
 
+# Sutton & Barto's short corridor (`pgjax.envs.corridor`), for PPO and REINFORCE: γ = 1 (the
+# objective J is undiscounted; with γ < 1 the optimal π(right) moves), no entropy bonus (it
+# pulls π(right) towards 1/2), a 16-unit MLP on the constant observation, the learning rate
+# annealed to 0 (the last updates average the gradient noise out).
+CORRIDOR_PRESET = {
+    "gamma": 1.0,
+    "entropy_coef": 0.0,
+    "hidden_sizes": (16,),
+    "anneal_learning_rate": True,
+}
+
+
 def brax_ppo_preset(
     num_timesteps, num_envs, batch_size, num_minibatches, unroll_length, epochs, gamma, lr, entropy
 ):
@@ -230,6 +242,16 @@ class PPOConfig(OnPolicyConfig):
             "learning_rate": 3e-4,
             "anneal_learning_rate": False,
         },
+        # GAE λ = 1: the critic sees one observation in every state, so a bootstrapped
+        # advantage would be biased. 100 updates of 8 × 128 steps.
+        "ShortCorridor-pgjax": {
+            **CORRIDOR_PRESET,
+            "total_steps": 102_400,
+            "num_envs": 8,
+            "num_steps": 128,
+            "gae_lambda": 1.0,
+            "learning_rate": 3e-3,
+        },
     }
     # The configurations papers and other libraries compare against: on CartPole-v1 the
     # classic one (the defaults); elsewhere the presets above, which were not re-derived.
@@ -280,6 +302,16 @@ class REINFORCEConfig(OnPolicyConfig):
 
     PRESETS: ClassVar[dict[str, dict]] = {
         "CartPole-v1": {"total_steps": 400_000},
+        # 150 updates of 32 episodes (1000 = the time limit); see `CORRIDOR_PRESET`. Measured
+        # over 32 seeds, π(right) ends with sd 0.016, the farthest seed 0.037 from p*; with 16
+        # episodes per update, sd 0.020 and 0.057.
+        "ShortCorridor-pgjax": {
+            **CORRIDOR_PRESET,
+            "total_steps": 4_800_000,
+            "num_envs": 32,
+            "num_steps": 1_000,
+            "learning_rate": 1e-2,
+        },
     }
 
     def check(self) -> None:
@@ -548,6 +580,20 @@ class DQNConfig(OffPolicyConfig):
             "huber_delta": 10.0,
             "exploration_fraction": 0.12,
             "epsilon_end": 0.1,
+        },
+        # The CartPole-v1 preset's rhythm at 5e4 steps, ε → 0.1 (the book's ε-greedy values).
+        "ShortCorridor-pgjax": {
+            "total_steps": 50_000,
+            "num_envs": 4,
+            "num_steps": 64,
+            "gradient_steps": 64,
+            "batch_size": 64,
+            "learning_starts": 1_000,
+            "target_update_every": 128,
+            "learning_rate": 1e-3,
+            "exploration_fraction": 0.2,
+            "epsilon_end": 0.1,
+            "hidden_sizes": (16,),
         },
     }
 

@@ -6,6 +6,7 @@
     "MemoryChain-bsuite"     gymnax's bsuite memory chain (Osband et al., 2020): a bit shown at
                              the first step must be recalled 5 steps later (gymnax's own id).
     "MemoryChain-bsuite-20"  the same chain, recalled 20 steps later (see `MEMORY_LENGTH_LONG`).
+    "ShortCorridor-pgjax"    Sutton & Barto's short corridor, every state aliased (`corridor`).
 
 `pgjax.envs.env_spec` and `make_env` find them by these ids like any gymnax id. The masked tasks
 are built with `MaskObservation`, which works on any gymnax environment with a flat
@@ -18,6 +19,8 @@ from collections.abc import Callable, Sequence
 
 import jax.numpy as jnp
 import numpy as np
+
+from pgjax.envs import corridor
 
 # bsuite's memory experiment (`memory_len`) grows exactly this length, the number of steps a bit
 # must be held. 20 is four times gymnax's default of 5: no window of the last few observations
@@ -96,3 +99,4 @@ def _memory_chain(memory_length: int):
 register_masked("CartPole-v1-masked", "CartPole-v1", (0, 2))
 register_masked("Pendulum-v1-masked", "Pendulum-v1", (0, 1))
 PARTIALLY_OBSERVABLE[f"MemoryChain-bsuite-{MEMORY_LENGTH_LONG}"] = _memory_chain(MEMORY_LENGTH_LONG)
+PARTIALLY_OBSERVABLE[corridor.ENV_ID] = corridor.make
