@@ -127,7 +127,12 @@ def evaluate(argv: list[str]) -> int:
         default=None,
         help="episodes (RLHF: fresh prompts) per seed (default: 100, RLHF: the run's own)",
     )
-    parser.add_argument("--stochastic", action="store_true", help="sample actions (default: mode)")
+    parser.add_argument(
+        "--stochastic",
+        action="store_true",
+        help="sample actions (default: the mode, unless the run was trained with "
+        "--stochastic-evaluation)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="the evaluation's seed")
     parser.add_argument(
         "--checkpoint",
@@ -156,7 +161,7 @@ def evaluate(argv: list[str]) -> int:
     evaluation = api.evaluate(
         args.run_dir,
         episodes=episodes,
-        deterministic=not args.stochastic,
+        deterministic=not (args.stochastic or record["options"].get("stochastic_evaluation")),
         seed=args.seed,
         updates=args.checkpoint,
     )

@@ -125,6 +125,13 @@ def add_run_options(parser: argparse.ArgumentParser, episodes: str, default_epis
         default=default_episodes,
         help=f"evaluation {episodes} per seed at the end (default {default_episodes})",
     )
+    if episodes == "episodes":
+        group.add_argument(
+            "--stochastic-evaluation",
+            action="store_true",
+            help="evaluate (--target-return and the report) by sampling the policy, not its "
+            "mode: for tasks whose best policy is stochastic",
+        )
     group.add_argument(
         "--chunk-updates", type=int, default=None, help="most updates per compiled chunk"
     )
@@ -142,7 +149,8 @@ def add_target(parser: argparse.ArgumentParser) -> None:
         "--target-return",
         type=float,
         default=None,
-        help="stop once the deterministic policy's mean evaluation return reaches this",
+        help="stop once the mean evaluation return (the policy's mode, unless "
+        "--stochastic-evaluation) reaches this",
     )
 
 
@@ -168,6 +176,7 @@ def run_options(args: argparse.Namespace):
         tensorboard=not args.no_tensorboard,
         envs_devices=getattr(args, "envs_devices", 1),
         eval_episodes=args.eval_episodes,
+        stochastic_evaluation=getattr(args, "stochastic_evaluation", False),
     )
 
 

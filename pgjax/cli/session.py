@@ -92,7 +92,10 @@ def train_new(
     record = {
         "env_id": config.environment,
         "seeds": seeds,
-        "options": {"eval_episodes": args.eval_episodes},
+        "options": {
+            "eval_episodes": args.eval_episodes,
+            "stochastic_evaluation": getattr(args, "stochastic_evaluation", False),
+        },
     }
     if async_options is not None:
         record["runtime"] = "async"
@@ -200,9 +203,12 @@ def evaluate_state(run_dir, algorithm, config, record, state, updates: int) -> d
     from pgjax.runs.evaluator import RunEvaluator
 
     episodes = record["options"].get("eval_episodes", 10)
-    evaluator = RunEvaluator.shared(algorithm, config, len(record["seeds"]), episodes)
+    deterministic = not record["options"].get("stochastic_evaluation", False)
+    evaluator = RunEvaluator.shared(
+        algorithm, config, len(record["seeds"]), episodes, deterministic
+    )
     metrics = evaluator(state, 0)
-    result = evaluation_record(algorithm, record, updates, episodes, True, 0, metrics)
+    result = evaluation_record(algorithm, record, updates, episodes, deterministic, 0, metrics)
     write_evaluation(run_dir, result)
     return {**result, "metrics": metrics, "compile_seconds": evaluator.compile_seconds}
 

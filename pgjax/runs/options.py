@@ -33,6 +33,9 @@ class RunOptions:
         numbers only by the order of floating-point reductions.
       eval_episodes: evaluation episodes (or prompts) per run of the report at the end of the
         run; recorded so that a resumed run reports as the original would have.
+      stochastic_evaluation: the target's and the report's episodes sample the policy's
+        actions instead of taking its mode: for a task whose optimal policy is stochastic
+        (`ShortCorridor-pgjax`), where the mode of the best policy never reaches the goal.
     """
 
     chunk_updates: int | None = None
@@ -44,6 +47,7 @@ class RunOptions:
     tensorboard: bool = True
     envs_devices: int = 1
     eval_episodes: int = 10
+    stochastic_evaluation: bool = False
 
     def validate(self) -> None:
         for name in ("checkpoint_every", "keep_checkpoints", "target_episodes", "envs_devices"):

@@ -137,6 +137,7 @@ class Session:
                     self.config,
                     self.num_runs,
                     self.options.target_episodes,
+                    deterministic=not self.options.stochastic_evaluation,
                     envs_devices=self.options.envs_devices,
                 ).compile(state)
             compile_seconds = self.engine.compile_seconds + (

@@ -9,9 +9,10 @@ runs split across devices.
 
 The runs are independent, so each device trains its share with no communication and the
 result equals `jax.vmap(train)(keys, hyperparams)` up to floating-point rounding (a device's
-smaller batch may be reduced in another order; the same layout reruns bit for bit). On one GPU this is plain `vmap`; on a CPU it
-is how the runs use more than one core: XLA:CPU runs a vmapped (batched) matmul on one thread,
-so `vmap` alone gains from amortising per-step overheads but not from the other cores.
+smaller batch may be reduced in another order; the same layout reruns bit for bit). On one GPU
+this is plain `vmap`; on a CPU it is how the runs use more than one core: XLA:CPU runs a
+vmapped (batched) matmul on one thread, so `vmap` alone gains from amortising per-step
+overheads but not from the other cores.
 """
 
 from __future__ import annotations

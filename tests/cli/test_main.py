@@ -56,6 +56,24 @@ def test_train_writes_every_promised_file_and_evaluate_reloads_it(tmp_path, caps
     assert 5 <= evaluation["mean_return"] <= 500
 
 
+def test_stochastic_evaluation_samples_the_policy_in_the_report_and_in_evaluate(tmp_path, capsys):
+    # The short corridor's best policy is stochastic: its mode goes right forever and meets the
+    # 1000-step time limit in every episode (-1000); sampling reaches the goal (J* ≈ -11.7).
+    run_dir = tmp_path / "corridor"
+    args = ["train", "ppo", "--env", "ShortCorridor-pgjax", "--total-steps", "2048"]
+    assert main([*args, "--out", str(run_dir), "--stochastic-evaluation"]) == 0
+    assert "stochastic policy" in capsys.readouterr().out
+    evaluation = json.loads((run_dir / "evaluation.json").read_text())
+    assert evaluation["deterministic"] is False and evaluation["mean_return"] > -1000
+    record = json.loads((run_dir / "config.json").read_text())
+    assert record["options"]["stochastic_evaluation"] is True
+
+    assert main(["evaluate", str(run_dir), "--episodes", "4"]) == 0
+    assert "stochastic policy" in capsys.readouterr().out
+    assert main([*args, "--out", str(tmp_path / "mode")]) == 0
+    assert json.loads((tmp_path / "mode" / "evaluation.json").read_text())["mean_return"] == -1000
+
+
 def _pgjax(*args, **kwargs):
     return subprocess.Popen(
         [sys.executable, "-m", "pgjax.cli", *args],
