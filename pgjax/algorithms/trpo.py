@@ -71,7 +71,6 @@ def update(config: TRPOConfig, state: OnPolicyState) -> tuple[OnPolicyState, dic
         advantages = pgjax.normalize_advantages(advantages)
     actor, critic = state.params["params"]["actor"], state.params["params"]["critic"]
     mask = trajectory.action_mask
-    subsampled = jax.tree.map(lambda x: x[:: config.fisher_subsample], (trajectory.obs, mask))
 
     def surrogate(new_actor):
         log_probs = policy(new_actor, trajectory.obs, mask).log_prob(trajectory.action)
@@ -86,7 +85,9 @@ def update(config: TRPOConfig, state: OnPolicyState) -> tuple[OnPolicyState, dic
         surrogate,
         mean_kl(trajectory.obs, mask),
         hp["max_kl"],
-        fisher_kl_fn=mean_kl(*subsampled),
+        fisher_kl_fn=mean_kl(
+            *jax.tree.map(lambda x: x[:: config.fisher_subsample], (trajectory.obs, mask))
+        ),
         cg_iterations=config.cg_iterations,
         cg_damping=hp["cg_damping"],
         backtrack_coef=hp["backtrack_coef"],
