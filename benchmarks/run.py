@@ -64,6 +64,7 @@ BENCHMARKS = (
     "impala_async",
     "pg_vs_q",
     "short_corridor",
+    "action_masking",
     "sb3_off_policy",
     "rlhf_throughput",
     "token_log_probs",

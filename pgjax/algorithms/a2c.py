@@ -61,6 +61,7 @@ def update(config: A2CConfig, state: OnPolicyState) -> tuple[OnPolicyState, dict
         None,
         trajectory.carry,
         trajectory.episode_done if config.recurrent else None,
+        trajectory.action_mask,
     )
 
     def loss(params, batch):
@@ -86,6 +87,7 @@ A2C = Algorithm(
     update,
     on_policy.act,
     data_parallel=True,
+    action_masks=True,
     initial_carry=on_policy.fresh_carry,
     act_carried=on_policy.act_carried,
 )

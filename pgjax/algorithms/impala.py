@@ -36,6 +36,7 @@ import pgjax
 from pgjax.algorithms.configs import IMPALAConfig
 from pgjax.training import on_policy
 from pgjax.training.algorithm import ActorLearner, Algorithm
+from pgjax.training.networks import with_action_mask
 from pgjax.training.optimizers import gradient_step, steps_taken
 from pgjax.training.recurrent import run_sequence, successor_values
 from pgjax.training.rollout import collect_rollout, episode_metrics, trajectory_gae
@@ -63,6 +64,7 @@ class Batch(NamedTuple):
     targets: jax.Array  # v, constants
     carry: Any = None  # a recurrent policy's stored states (`Transition.carry`)
     episode_done: jax.Array | None = None  # where that state resets (recurrent only)
+    action_mask: jax.Array | None = None  # [T, N, A] the valid actions (masked envs only)
 
 
 def init(config: IMPALAConfig, key: jax.Array, hyperparams: dict | None = None) -> IMPALAState:
@@ -98,6 +100,7 @@ def prepare(config: IMPALAConfig, network, hp: Hyperparams, params, trajectory: 
     else:
         distribution, values = network.apply(params, trajectory.obs)
         next_values = network.apply(params, trajectory.next_obs, method="value")
+    distribution = with_action_mask(distribution, trajectory.action_mask, "impala.prepare")
     if config.correction == "vtrace":
         log_rhos = distribution.log_prob(trajectory.action) - trajectory.log_prob
         advantages, targets = pgjax.vtrace(
@@ -124,13 +127,14 @@ def prepare(config: IMPALAConfig, network, hp: Hyperparams, params, trajectory: 
         targets,
         trajectory.carry,
         trajectory.episode_done if config.recurrent else None,
+        trajectory.action_mask,
     )
 
 
 def loss(config: IMPALAConfig, network, hp: Hyperparams, params, batch: Batch):
     """The policy gradient (or PPO's clipped ratio π/μ), the value loss and the entropy bonus."""
     distribution, values = on_policy.apply_policy(
-        network, params, batch.obs, batch.carry, batch.episode_done
+        network, params, batch.obs, batch.carry, batch.episode_done, batch.action_mask
     )
     log_probs = distribution.log_prob(batch.action)
     if config.correction == "ppo_clip":
@@ -204,6 +208,7 @@ IMPALA = Algorithm(
     update,
     on_policy.act,
     data_parallel=True,
+    action_masks=True,
     initial_carry=on_policy.fresh_carry,
     act_carried=on_policy.act_carried,
     actor_learner=ActorLearner(reset, collect, learn),  # `pgjax train impala --async`

@@ -37,12 +37,13 @@ class Batch(NamedTuple):
     targets: jax.Array
     carry: Any = None  # a recurrent policy's stored states (minibatches: whole environments)
     episode_done: jax.Array | None = None  # where that state resets (recurrent only)
+    action_mask: jax.Array | None = None  # [T, N, A] the valid actions (masked envs only)
 
 
 def loss(config: PPOConfig, network, hp, params, batch: Batch):
     """The clipped surrogate, the (clipped) value loss and the entropy bonus on a minibatch."""
     distribution, values = on_policy.apply_policy(
-        network, params, batch.obs, batch.carry, batch.episode_done
+        network, params, batch.obs, batch.carry, batch.episode_done, batch.action_mask
     )
     log_probs = distribution.log_prob(batch.action)
     advantages = batch.advantages
@@ -91,6 +92,7 @@ def update(config: PPOConfig, state: OnPolicyState) -> tuple[OnPolicyState, dict
         targets,
         trajectory.carry,
         trajectory.episode_done if config.recurrent else None,
+        trajectory.action_mask,
     )
 
     def minibatch_step(carry, minibatch):
@@ -123,6 +125,7 @@ PPO = Algorithm(
     update,
     on_policy.act,
     data_parallel=True,
+    action_masks=True,
     initial_carry=on_policy.fresh_carry,
     act_carried=on_policy.act_carried,
 )

@@ -87,6 +87,7 @@ def update(config: REINFORCEConfig, state: OnPolicyState) -> tuple[OnPolicyState
         mask,
         trajectory.carry,
         trajectory.episode_done if config.recurrent else None,
+        trajectory.action_mask,
     )
 
     def loss(params, batch):
@@ -113,6 +114,7 @@ REINFORCE = Algorithm(
     update,
     on_policy.act,
     data_parallel=True,
+    action_masks=True,
     initial_carry=on_policy.fresh_carry,
     act_carried=on_policy.act_carried,
 )

@@ -30,6 +30,7 @@ import pgjax
 from pgjax.algorithms.configs import TRPOConfig
 from pgjax.training import on_policy
 from pgjax.training.algorithm import Algorithm
+from pgjax.training.networks import with_action_mask
 from pgjax.training.optimizers import gradient_step, run_epochs, steps_taken
 from pgjax.training.rollout import collect_rollout, episode_metrics, trajectory_gae
 from pgjax.training.types import OnPolicyState
@@ -52,8 +53,9 @@ def update(config: TRPOConfig, state: OnPolicyState) -> tuple[OnPolicyState, dic
     hp = state.hyperparams
     run = on_policy.setup(config, hp)
 
-    def policy(actor, obs):
-        return run.network.apply({"params": {"actor": actor}}, obs, method="policy")
+    def policy(actor, obs, mask):
+        distribution = run.network.apply({"params": {"actor": actor}}, obs, method="policy")
+        return with_action_mask(distribution, mask, "trpo.update")
 
     def critic_loss(critic, batch: CriticBatch):
         values = run.network.apply({"params": {"critic": critic}}, batch.obs, method="value")
@@ -68,21 +70,24 @@ def update(config: TRPOConfig, state: OnPolicyState) -> tuple[OnPolicyState, dic
     if config.normalize_advantages:
         advantages = pgjax.normalize_advantages(advantages)
     actor, critic = state.params["params"]["actor"], state.params["params"]["critic"]
+    mask = trajectory.action_mask
 
     def surrogate(new_actor):
-        log_probs = policy(new_actor, trajectory.obs).log_prob(trajectory.action)
+        log_probs = policy(new_actor, trajectory.obs, mask).log_prob(trajectory.action)
         return -pgjax.surrogate_loss(log_probs, trajectory.log_prob, advantages)
 
-    def mean_kl(obs):  # new actor ↦ mean KL(π_old ‖ π_new) over the states `obs`
-        old_policy = jax.lax.stop_gradient(policy(actor, obs))
-        return lambda new_actor: old_policy.kl(policy(new_actor, obs)).mean()
+    def mean_kl(obs, mask):  # new actor ↦ mean KL(π_old ‖ π_new) over the states `obs`
+        old_policy = jax.lax.stop_gradient(policy(actor, obs, mask))
+        return lambda new_actor: old_policy.kl(policy(new_actor, obs, mask)).mean()
 
     actor, step = pgjax.natural_gradient_step(
         actor,
         surrogate,
-        mean_kl(trajectory.obs),
+        mean_kl(trajectory.obs, mask),
         hp["max_kl"],
-        fisher_kl_fn=mean_kl(trajectory.obs[:: config.fisher_subsample]),
+        fisher_kl_fn=mean_kl(
+            *jax.tree.map(lambda x: x[:: config.fisher_subsample], (trajectory.obs, mask))
+        ),
         cg_iterations=config.cg_iterations,
         cg_damping=hp["cg_damping"],
         backtrack_coef=hp["backtrack_coef"],
@@ -101,7 +106,7 @@ def update(config: TRPOConfig, state: OnPolicyState) -> tuple[OnPolicyState, dic
         config.value_minibatches,
         critic_step,
     )
-    new_policy = policy(actor, trajectory.obs)
+    new_policy = policy(actor, trajectory.obs, mask)
     policy_loss = pgjax.surrogate_loss(
         new_policy.log_prob(trajectory.action), trajectory.log_prob, advantages
     )
@@ -124,5 +129,6 @@ TRPO = Algorithm(
     update,
     on_policy.act,
     data_parallel=True,
+    action_masks=True,
 )
 make_train = TRPO.make_train

@@ -9,13 +9,15 @@ wrappers training uses (`wrappers`).
 `info["final_observation"]` is the true last observation of an episode that ended at the step
 (what a time limit is bootstrapped from); `info["episode_return"]`, `info["episode_length"]`
 and `info["episode_done"]` report finished episodes in raw, unscaled rewards;
-`info["action_mask"]` the valid actions, for suites that have them (Jumanji).
+`info["action_mask"]` the valid actions, for environments that have them (Jumanji's,
+`"CellSelect-pgjax"`).
 
 Suites: gymnax (installed with pgjax), Brax (`pgjax[brax]`), XLand-MiniGrid
 (`pgjax[xminigrid]`) and Jumanji (`pgjax[jumanji]`), each imported only when one of its ids is
 used; `list_envs()` lists them all. Besides gymnax's ids, the partially observable tasks of
 `partial` (velocity-masked CartPole and Pendulum, a longer memory chain) are gymnax ids too:
-`make_env("CartPole-v1-masked", 8)`.
+`make_env("CartPole-v1-masked", 8)`; so are the tasks with invalid actions of `selection`
+(`"CellSelect-pgjax"`).
 """
 
 from pgjax.envs.base import EnvInfo, Environment, EnvSpec, list_envs, split_env_id

@@ -1,8 +1,12 @@
 """gymnax (classic control, MinAtar, bsuite, ...): ids are gymnax's own names, without a prefix,
-and the partially observable tasks of `pgjax.envs.partial` built from them.
+the partially observable tasks of `pgjax.envs.partial` built from them, and pgjax's own tasks in
+gymnax's interface (`pgjax.envs.selection`).
 
 gymnax 1.x already has the interface's semantics (`step` returns `terminated` and `truncated`
-apart, auto-resets, and reports `info["final_observation"]`); the adapter vectorises it.
+apart, auto-resets, and reports `info["final_observation"]`); the adapter vectorises it. An
+environment with an `action_mask(state, params) -> [A] bool` method has its valid actions
+exposed: the spec's `action_mask` is True, `step` returns `info["action_mask"]` and the state
+carries the current mask (`pgjax.envs.action_mask`).
 """
 
 from __future__ import annotations
@@ -10,13 +14,19 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import struct
 
 from pgjax.envs.base import EnvSpec, unknown_environment
 from pgjax.envs.partial import PARTIALLY_OBSERVABLE
+from pgjax.envs.selection import SELECTION_TASKS
+
+# pgjax's tasks in gymnax's interface, by id: a function building `(env, params)`.
+TASKS = {**PARTIALLY_OBSERVABLE, **SELECTION_TASKS}
 
 # gymnax's classic-control environments, which are loaded without gymnax's package
 # `__init__`s: those import every environment gymnax has, Pong among them, which imports
@@ -62,11 +72,11 @@ def _make(env_id: str):
         env = getattr(_without_package_init("classic_control"), _CLASSIC_CONTROL[env_id])()
         return env, env.default_params
     gymnax = importlib.import_module("gymnax")
-    if env_id not in gymnax.registered_envs and env_id not in PARTIALLY_OBSERVABLE:
-        raise unknown_environment(env_id, [*gymnax.registered_envs, *PARTIALLY_OBSERVABLE])
+    if env_id not in gymnax.registered_envs and env_id not in TASKS:
+        raise unknown_environment(env_id, [*gymnax.registered_envs, *TASKS])
     try:
-        if env_id in PARTIALLY_OBSERVABLE:
-            return PARTIALLY_OBSERVABLE[env_id]()
+        if env_id in TASKS:
+            return TASKS[env_id]()
         return gymnax.make(env_id)
     except Exception as error:  # e.g. an environment that downloads a data set, offline
         raise ValueError(
@@ -84,8 +94,17 @@ def spec(env_id: str, name: str) -> EnvSpec:
     dtype = np.dtype(getattr(observation_space, "dtype", np.float32)).name
     steps = int(params.max_steps_in_episode)
     if isinstance(action_space, spaces.Discrete):
+        masked = callable(getattr(env, "action_mask", None))
         return EnvSpec(
-            env_id, observation_shape, True, int(action_space.n), None, None, steps, dtype
+            env_id,
+            observation_shape,
+            True,
+            int(action_space.n),
+            None,
+            None,
+            steps,
+            dtype,
+            action_mask=masked,
         )
     if not isinstance(action_space, spaces.Box):
         raise ValueError(
@@ -100,6 +119,15 @@ def spec(env_id: str, name: str) -> EnvSpec:
     return EnvSpec(env_id, observation_shape, False, action_dim, *bounds, steps, dtype)
 
 
+@struct.dataclass
+class MaskedState:
+    """The state of an environment with an action mask: gymnax's own and the valid actions of
+    the current observation."""
+
+    env_state: Any  # [N]-batched gymnax state
+    action_mask: jax.Array  # [N, num_actions] bool
+
+
 class GymnaxEnv:
     """`num_envs` copies of a gymnax environment stepped together with `vmap`."""
 
@@ -108,19 +136,29 @@ class GymnaxEnv:
         self.num_envs = num_envs
         self._env, self._params = _make(name)
 
+    def _masked(self, state) -> MaskedState:
+        mask = jax.vmap(self._env.action_mask, in_axes=(0, None))(state, self._params)
+        return MaskedState(state, mask)
+
     def reset(self, key: jax.Array):
         keys = jax.random.split(key, self.num_envs)
-        return jax.vmap(self._env.reset, in_axes=(0, None))(keys, self._params)
+        obs, state = jax.vmap(self._env.reset, in_axes=(0, None))(keys, self._params)
+        return obs, self._masked(state) if self.spec.action_mask else state
 
     def step(self, key: jax.Array, state, action: jax.Array):
         keys = jax.random.split(key, self.num_envs)
         if not self.spec.discrete and self.spec.action_dim == 1 and action.ndim == 2:
             # gymnax's one-dimensional control tasks take a scalar action per environment.
             action = action[:, 0]
+        if self.spec.action_mask:
+            state = state.env_state
         obs, state, reward, terminated, truncated, info = jax.vmap(
             self._env.step, in_axes=(0, 0, 0, None)
         )(keys, state, action, self._params)
         info = {"final_observation": info["final_observation"]}
+        if self.spec.action_mask:
+            state = self._masked(state)
+            info["action_mask"] = state.action_mask
         return obs, state, reward.astype(jnp.float32), terminated, truncated, info
 
 

@@ -14,8 +14,8 @@ field but `action_mask` flattened to float32 and concatenated, in the order of t
 Action masks. `info["action_mask"]` (`[N, num_actions]` bool) is the mask of the observation
 `step` returns (after a reset, the new episode's); `pgjax.envs.action_mask(state)` reads the
 current one from a (wrapped) state, e.g. after `reset`. Jumanji treats an invalid action as a
-no-op (Maze) or ends the episode (Snake); pgjax's policies do not mask yet, so the mask only
-passes through.
+no-op (Maze) or ends the episode (Snake); the on-policy algorithms (PPO, A2C, REINFORCE, TRPO,
+IMPALA) act on the valid actions only (`pgjax.training.rollout.collect_rollout`).
 """
 
 from __future__ import annotations

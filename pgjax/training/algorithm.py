@@ -4,6 +4,7 @@
     state, metrics = update(config, state)             # one update: a rollout and its gradient
                                                        # steps, an env step and replay updates…
     action = act(config, state, obs, key, deterministic)   # the trained policy, for evaluation
+    action = act(config, state, obs, key, deterministic, action_mask=mask)  # `action_masks`
 
 `config` is static (it fixes the program's shape); `state` is a pytree (parameters, optimiser
 state, environments, normaliser statistics, PRNG keys, the run's hyperparameters, replay
@@ -79,6 +80,9 @@ class Algorithm(Generic[C, S]):
       target_metric: the evaluation metric `--target-return` compares (its mean over episodes
         and runs), or None when the evaluation has no return (a target is then refused).
       actor_learner: the split the asynchronous engine runs (None: it cannot).
+      action_masks: whether `act` and `act_carried` take `action_mask` (`[N, num_actions]`
+        bool, the valid actions), which evaluation passes on an environment whose spec has
+        `action_mask`; an algorithm without it acts there on every action.
       initial_carry: `(config, state, num_envs) -> carry`, the policy's state at the start of
         `num_envs` episodes (leaves `[num_envs, ...]`), or None when the config's policy has
         none (then `act` is used). None: the algorithm's policies never carry a state.
@@ -96,6 +100,7 @@ class Algorithm(Generic[C, S]):
     evaluator: Evaluator | None = None
     target_metric: str | None = "return"
     actor_learner: ActorLearner | None = None
+    action_masks: bool = False
     initial_carry: Callable[[C, S, int], Any] | None = None
     act_carried: Callable[..., tuple[Any, jax.Array]] | None = None
 

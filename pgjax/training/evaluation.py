@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from pgjax.envs import ClipAction, EpisodeStatistics, VecEnv, env_spec
+from pgjax.envs import ClipAction, EpisodeStatistics, VecEnv, action_mask, env_spec
 from pgjax.training.algorithm import Algorithm, scan_updates
 from pgjax.training.config import Config
 from pgjax.training.parallel import across_devices
@@ -35,10 +35,13 @@ def episode_returns(algorithm: Algorithm, config: Config, num_episodes: int, det
     Runs `num_episodes` fresh environments in parallel for one full episode each (up to the time
     limit), acting with `algorithm.act` on the run's `state`: the policy's mode
     (`deterministic`) or samples. A policy with a state (`algorithm.initial_carry` not None for
-    this config) acts with `act_carried`, its state reset where an episode ends. Rewards are the
-    environment's own (no scaling).
+    this config) acts with `act_carried`, its state reset where an episode ends. On an
+    environment whose spec has `action_mask`, an algorithm that takes masks
+    (`algorithm.action_masks`) acts on the valid actions of each observation only. Rewards are
+    the environment's own (no scaling).
     """
     spec = env_spec(config.env_id)
+    masked = spec.action_mask and algorithm.action_masks
     env = EpisodeStatistics(VecEnv(config.env_id, num_episodes))
     if not spec.discrete:
         env = ClipAction(env)
@@ -51,11 +54,12 @@ def episode_returns(algorithm: Algorithm, config: Config, num_episodes: int, det
         def step(carry, step_key):
             env_state, obs, policy_carry, returns, finished = carry
             action_key, env_key = jax.random.split(step_key)
+            mask = {"action_mask": action_mask(env_state)} if masked else {}
             if fresh is None:
-                action = algorithm.act(config, state, obs, action_key, deterministic)
+                action = algorithm.act(config, state, obs, action_key, deterministic, **mask)
             else:
                 policy_carry, action = algorithm.act_carried(
-                    config, state, policy_carry, obs, action_key, deterministic
+                    config, state, policy_carry, obs, action_key, deterministic, **mask
                 )
             obs, env_state, _, _, _, info = env.step(env_key, env_state, action)
             if fresh is not None:

@@ -293,3 +293,27 @@ def init_network(network: nn.Module, key: jax.Array, *inputs):
         offset += rows * cols
         params.append(orthogonal(block, GAINS[_role(path)]))
     return jax.tree_util.tree_unflatten(treedef, params)
+
+
+def with_action_mask(distribution, action_mask: jax.Array | None, where: str = "policy"):
+    """A policy's `Categorical` restricted to the valid actions `action_mask` `[*B, A]` bool
+    (invalid-action masking, see `pgjax.Categorical`); `distribution` itself when the mask is
+    None, so an environment without masks runs exactly the program it ran before.
+
+    Raises:
+      ValueError: (naming `where`) a mask whose shape is not the logits' `[*B, A]`, or a mask on
+        a policy that is not categorical. A mask row with no valid action raises when the mask is
+        known at trace time; traced, that row is uniform over all actions (`pgjax.Categorical`).
+    """
+    if action_mask is None:
+        return distribution
+    if not isinstance(distribution, Categorical):
+        raise ValueError(
+            f"{where}: `action_mask` needs a categorical policy, got {type(distribution).__name__}."
+        )
+    if jnp.shape(action_mask) != jnp.shape(distribution.logits):
+        raise ValueError(
+            f"{where}: `action_mask` has shape {jnp.shape(action_mask)}, expected "
+            f"{jnp.shape(distribution.logits)} (the policy's logits, [*B, num_actions])."
+        )
+    return Categorical(distribution.logits, action_mask)

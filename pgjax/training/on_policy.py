@@ -19,6 +19,7 @@ from pgjax.training.networks import (
     RecurrentActorCritic,
     init_network,
     initial_carry,
+    with_action_mask,
 )
 from pgjax.training.optimizers import learning_rate_schedule, make_optimizer
 from pgjax.training.recurrent import run_sequence
@@ -111,14 +112,17 @@ def policy_initial_carry(config: OnPolicyConfig, num_envs: int):
     return initial_carry(config.policy, config.recurrent_size, (num_envs,))
 
 
-def apply_policy(network, params, obs, carry=None, episode_done=None):
+def apply_policy(network, params, obs, carry=None, episode_done=None, action_mask=None):
     """`(π, V)` on rollout steps `[T, N, ...]`: the MLP step by step, or a recurrent network
     re-run over each environment's sequence from `carry[0]` (the state stored with the
-    rollout), reset after every `episode_done` (`pgjax.training.recurrent.run_sequence`)."""
+    rollout), reset after every `episode_done` (`pgjax.training.recurrent.run_sequence`).
+    With `action_mask` `[T, N, A]` (`Transition.action_mask`) π is restricted to the actions
+    valid at each step, the distribution the rollout sampled from."""
     if carry is None:
-        return network.apply(params, obs)
-    distribution, values, _ = run_sequence(network, params, obs, carry, episode_done)
-    return distribution, values
+        distribution, values = network.apply(params, obs)
+    else:
+        distribution, values, _ = run_sequence(network, params, obs, carry, episode_done)
+    return with_action_mask(distribution, action_mask, "apply_policy"), values
 
 
 def _observations(state: OnPolicyState, obs):
@@ -126,11 +130,25 @@ def _observations(state: OnPolicyState, obs):
     return obs if moments is None else normalize_observation(moments, obs)
 
 
-def act(config: OnPolicyConfig, state: OnPolicyState, obs, key, deterministic: bool):
+def act(
+    config: OnPolicyConfig,
+    state: OnPolicyState,
+    obs,
+    key,
+    deterministic: bool,
+    action_mask=None,
+):
     """The trained policy's action for raw environment observations `obs` `[N, *obs_shape]`:
     its mode (`deterministic`) or a sample. Observations are normalised with the run's frozen
     statistics when it normalised them in training. A recurrent policy acts with
-    `act_carried` (this raises: it would forget everything between steps)."""
+    `act_carried` (this raises: it would forget everything between steps).
+
+    `action_mask` `[N, num_actions]` bool: the actions valid in each observation, for an
+    environment whose spec has `action_mask` (read it with `pgjax.envs.action_mask(env_state)`
+    or `info["action_mask"]`); a masked action is then never chosen. None: every action. A mask
+    of the wrong shape raises ValueError naming `action_mask`; a row with no valid action raises
+    when the mask is known at trace time, and under `jit` acts uniformly over all actions.
+    """
     if config.recurrent:
         raise ValueError(
             f"act: policy={config.policy!r} carries a state between steps; use "
@@ -139,6 +157,7 @@ def act(config: OnPolicyConfig, state: OnPolicyState, obs, key, deterministic: b
     distribution = make_network(config).apply(
         state.params, _observations(state, obs), method="policy"
     )
+    distribution = with_action_mask(distribution, action_mask, "act")
     return distribution.mode() if deterministic else distribution.sample(key)
 
 
@@ -147,12 +166,15 @@ def fresh_carry(config: OnPolicyConfig, state: OnPolicyState, num_envs: int):
     return policy_initial_carry(config, num_envs)
 
 
-def act_carried(config: OnPolicyConfig, state: OnPolicyState, carry, obs, key, deterministic):
+def act_carried(
+    config: OnPolicyConfig, state: OnPolicyState, carry, obs, key, deterministic, action_mask=None
+):
     """`Algorithm.act_carried`: `(carry, actions)`, the policy's action for `obs`
     `[N, *obs_shape]` from its state `carry`, and the state after the step (the caller resets
-    it where an episode ended)."""
+    it where an episode ended). `action_mask` as for `act`."""
     network = make_network(config)
     carry, distribution, _ = network.apply(state.params, carry, _observations(state, obs))
+    distribution = with_action_mask(distribution, action_mask, "act_carried")
     return carry, distribution.mode() if deterministic else distribution.sample(key)
 
 
@@ -172,7 +194,9 @@ def actor_critic_loss(network, params, batch: PolicyGradientBatch, value_coef, e
       `(loss, metrics)`; the metrics policy_loss, value_loss (when fitted) and entropy are means
       over the valid steps.
     """
-    distribution, values = apply_policy(network, params, batch.obs, batch.carry, batch.episode_done)
+    distribution, values = apply_policy(
+        network, params, batch.obs, batch.carry, batch.episode_done, batch.action_mask
+    )
     log_probs = distribution.log_prob(batch.action)
     entropies = distribution.entropy()
     policy_sum = pgjax.policy_gradient_loss(log_probs, batch.advantages, batch.mask, "sum")

@@ -6,6 +6,8 @@ import jax
 import jax.numpy as jnp
 
 import pgjax
+from pgjax.envs import action_mask
+from pgjax.training.networks import with_action_mask
 from pgjax.training.parallel import shard_envs
 from pgjax.training.recurrent import reset_carry, successor_values
 from pgjax.training.types import EnvCarry, Transition
@@ -26,10 +28,17 @@ def collect_rollout(env, network, params, carry: EnvCarry, key: jax.Array, num_s
     selection). The transitions store the state each step acted from (`Transition.carry`); the
     successor's value uses the state the step reached, before the reset.
 
+    An environment whose spec has `action_mask` (Jumanji, `"CellSelect-pgjax"`) has each step's
+    policy restricted to the valid actions of its observation (`pgjax.envs.action_mask` of the
+    state), so an invalid action is never taken, and the mask is stored with the step
+    (`Transition.action_mask`) for the update to build the same distribution. Otherwise no mask
+    is read or stored (`action_mask` None).
+
     Returns:
       `(carry, Transition)` with the transition fields `[num_steps, num_envs, ...]`.
     """
     recurrent = carry.policy_carry is not None
+    masked = env.spec.action_mask
     if recurrent:
         fresh = jax.tree.map(jnp.zeros_like, carry.policy_carry)
 
@@ -40,6 +49,8 @@ def collect_rollout(env, network, params, carry: EnvCarry, key: jax.Array, num_s
             reached, distribution, value = network.apply(params, carry.policy_carry, obs)
         else:
             reached, (distribution, value) = None, network.apply(params, obs)
+        mask = shard_envs(action_mask(carry.env_state)) if masked else None
+        distribution = with_action_mask(distribution, mask, "collect_rollout")
         action = distribution.sample(action_key)
         next_obs, env_state, reward, terminated, truncated, info = env.step(
             env_key, carry.env_state, action
@@ -58,6 +69,7 @@ def collect_rollout(env, network, params, carry: EnvCarry, key: jax.Array, num_s
             episode_return=info["episode_return"],
             episode_length=info["episode_length"],
             carry=carry.policy_carry,
+            action_mask=mask,
         )
         policy_carry = reset_carry(reached, info["episode_done"], fresh) if recurrent else None
         return EnvCarry(env_state, next_obs, policy_carry), (transition, reached)

@@ -39,6 +39,7 @@ class Transition(NamedTuple):
     episode_return: jax.Array  # undiscounted raw return of that episode (0 elsewhere)
     episode_length: jax.Array  # int32, its length (0 elsewhere)
     carry: Any = None  # a recurrent policy's state each step acted from, leaves [T, N, ...]
+    action_mask: jax.Array | None = None  # [T, N, A] bool, the valid actions at s_t (else None)
 
 
 class OnPolicyState(NamedTuple):
@@ -61,6 +62,7 @@ class PolicyGradientBatch(NamedTuple):
     mask: jax.Array | None  # bool, the steps that count (None: all of them)
     carry: Any = None  # a recurrent policy's stored states (`Transition.carry`), else None
     episode_done: jax.Array | None = None  # bool, where its state resets (recurrent only)
+    action_mask: jax.Array | None = None  # [T, N, A] bool, the valid actions (masked envs only)
 
 
 class ReplayTransition(NamedTuple):
