@@ -70,7 +70,7 @@ class Suite(NamedTuple):
     package: str  # the import name of the suite's own package
     extra: str | None  # `pip install 'pgjax[extra]'`; None when a core dependency
     prefix: str  # what an id of this suite starts with ("" for gymnax's bare names)
-    names: tuple[str, ...]  # the environments pgjax offers (gymnax: all registered ones)
+    names: tuple[str, ...]  # the environments pgjax offers (empty: the adapter's `names()`)
 
 
 # The environments the adapters support, listed statically so `list_envs` works without the
@@ -207,11 +207,7 @@ def list_envs(suite: str | None = None) -> list[EnvInfo]:
     for record in SUITES.values():
         if suite is not None and record.name != suite:
             continue
-        names = record.names
-        if record.name == "gymnax":
-            import gymnax
-
-            names = tuple(gymnax.registered_envs)
+        names = record.names or importlib.import_module(record.module).names()
         have = installed(record.name)
         rows += [EnvInfo(record.name, record.prefix + n, have, record.extra or "") for n in names]
     return rows

@@ -67,6 +67,11 @@ def _without_package_init(module: str):
             del sys.modules[package]
 
 
+def names() -> tuple[str, ...]:
+    """Every id of the suite: gymnax's registered environments, then pgjax's tasks."""
+    return (*importlib.import_module("gymnax").registered_envs, *TASKS)
+
+
 def _make(env_id: str):
     if env_id in _CLASSIC_CONTROL and "gymnax" not in sys.modules:
         env = getattr(_without_package_init("classic_control"), _CLASSIC_CONTROL[env_id])()

@@ -48,6 +48,9 @@ def test_list_envs_rows_are_ids_the_suites_accept():
     gymnax = list_envs("gymnax")
     assert any(row.env_id == "CartPole-v1" for row in gymnax)
     assert all(row.installed and row.extra == "" for row in gymnax)
+    for own in ("CartPole-v1-masked", "ShortCorridor-pgjax", "CellSelect-pgjax"):
+        assert own in {row.env_id for row in gymnax}, own
+        assert env_spec(own).env_id == own
     assert "brax/inverted_pendulum" in {row.env_id for row in list_envs("brax")}
     with pytest.raises(ValueError, match="Unknown environment suite 'navix'"):
         list_envs("navix")
