@@ -1,6 +1,6 @@
 """gymnax (classic control, MinAtar, bsuite, ...): ids are gymnax's own names, without a prefix,
 the partially observable tasks of `pgjax.envs.partial` built from them, and pgjax's own tasks in
-gymnax's interface (`pgjax.envs.selection`).
+gymnax's interface (`pgjax.envs.selection`, `pgjax.envs.point_mass`).
 
 gymnax 1.x already has the interface's semantics (`step` returns `terminated` and `truncated`
 apart, auto-resets, and reports `info["final_observation"]`); the adapter vectorises it. An
@@ -23,10 +23,11 @@ from flax import struct
 
 from pgjax.envs.base import EnvSpec, unknown_environment
 from pgjax.envs.partial import PARTIALLY_OBSERVABLE
+from pgjax.envs.point_mass import POINT_MASS
 from pgjax.envs.selection import SELECTION_TASKS
 
 # pgjax's tasks in gymnax's interface, by id: a function building `(env, params)`.
-TASKS = {**PARTIALLY_OBSERVABLE, **SELECTION_TASKS}
+TASKS = {**PARTIALLY_OBSERVABLE, **SELECTION_TASKS, **POINT_MASS}
 
 # gymnax's classic-control environments, which are loaded without gymnax's package
 # `__init__`s: those import every environment gymnax has, Pong among them, which imports
