@@ -544,3 +544,59 @@ def machine_markdown(info: dict) -> str:
     if missing:
         lines.append(f"- **Not installed:** {', '.join(missing)}")
     return "\n".join(lines)
+
+
+def compiled_memory(compiled) -> dict | None:
+    """What XLA's buffer assignment says a compiled program (`jax.jit(f).lower(...).compile()`)
+    holds, in bytes: `argument`, `output`, `temp` (everything allocated inside it) and `peak`;
+    None where the backend does not report it."""
+    try:
+        stats = compiled.memory_analysis()
+    except (NotImplementedError, AttributeError, RuntimeError):
+        return None
+    if stats is None:
+        return None
+    fields = {
+        "argument": stats.argument_size_in_bytes,
+        "output": stats.output_size_in_bytes,
+        "temp": stats.temp_size_in_bytes,
+    }
+    peak = getattr(stats, "peak_memory_in_bytes", None)
+    return {**fields, "peak": int(peak) if peak else sum(fields.values())}
+
+
+def train_seeds_with_curves(
+    name: str, env_id: str, overrides: dict, seeds: int, evaluations: int, episodes: int
+) -> dict:
+    """One algorithm (a `pgjax.runs.registry` name) on one environment, `seeds` runs vmapped in
+    one program split across the JAX devices (`make_train_and_evaluate`), evaluated
+    `evaluations` times on `episodes` fresh episodes of the deterministic policy.
+
+    Returns:
+      `config`, `curves` `[seeds, evaluations]` mean returns, `evaluation_steps` (environment
+      steps per seed at each evaluation), `compile_s`, `run_s` and `memory` (`compiled_memory`
+      of the whole program).
+    """
+    import jax
+    import numpy as np
+
+    from pgjax.runs import registry
+    from pgjax.training.evaluation import evaluation_steps, make_train_and_evaluate
+    from pgjax.training.parallel import across_devices
+
+    algorithm = registry.get(name)
+    config = algorithm.config_class.for_env(env_id, **overrides)
+    train = across_devices(make_train_and_evaluate(algorithm, config, evaluations, episodes), seeds)
+    keys = jax.random.split(jax.random.key(0), seeds)
+    with Timer() as compiling:
+        compiled = train.lower(keys).compile()
+    with Timer() as running:
+        _, returns = jax.block_until_ready(compiled(keys))
+    return {
+        "config": config,
+        "curves": np.asarray(returns, np.float64).mean(axis=-1),
+        "evaluation_steps": np.asarray(evaluation_steps(config, evaluations)),
+        "compile_s": compiling.seconds,
+        "run_s": running.seconds,
+        "memory": compiled_memory(compiled),
+    }

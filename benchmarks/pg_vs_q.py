@@ -28,7 +28,6 @@ with time limits treated as terminal (`bootstrap_truncation=False`), the common 
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 
 import numpy as np
@@ -86,25 +85,17 @@ HEADLINE = (
 
 def train_with_curves(name: str, env_id: str, overrides: dict, seeds: int, evaluations: int):
     """One algorithm on one environment: `(config, curves [seeds, evaluations], steps,
-    compile_s, run_s)`."""
-    import jax
+    compile_s, run_s)` (`benchmarks.common.train_seeds_with_curves`)."""
+    from benchmarks.common import train_seeds_with_curves
 
-    from pgjax.runs import registry
-    from pgjax.training.evaluation import evaluation_steps, make_train_and_evaluate
-    from pgjax.training.parallel import across_devices
-
-    algorithm = registry.get(name)
-    config = algorithm.config_class.for_env(env_id, **overrides)
-    train = across_devices(make_train_and_evaluate(algorithm, config, evaluations, EPISODES), seeds)
-    keys = jax.random.split(jax.random.key(0), seeds)
-    start = time.perf_counter()
-    compiled = train.lower(keys).compile()
-    compile_s = time.perf_counter() - start
-    start = time.perf_counter()
-    _, returns = jax.block_until_ready(compiled(keys))
-    run_s = time.perf_counter() - start
-    curves = np.asarray(returns, np.float64).mean(axis=-1)
-    return config, curves, np.asarray(evaluation_steps(config, evaluations)), compile_s, run_s
+    run = train_seeds_with_curves(name, env_id, overrides, seeds, evaluations, EPISODES)
+    return (
+        run["config"],
+        run["curves"],
+        run["evaluation_steps"],
+        run["compile_s"],
+        run["run_s"],
+    )
 
 
 def first_reach(curves: np.ndarray, threshold: float) -> np.ndarray:

@@ -65,6 +65,7 @@ BENCHMARKS = (
     "pg_vs_q",
     "short_corridor",
     "action_masking",
+    "action_space_size",
     "sb3_off_policy",
     "rlhf_throughput",
     "token_log_probs",
