@@ -345,9 +345,17 @@ def plot(runs: dict, summaries: dict, entries: list[dict], dimensions, seeds: in
         steps_axis.fill_between(dimensions, low, high, alpha=0.2, color=line.get_color())
         over = ~np.isfinite(median)
         if over.any():  # the median seed never reached it: drawn at the budget, hollow
-            steps_axis.plot(
-                np.asarray(dimensions)[over], budget[over], "^", mfc="white", color=line.get_color()
-            )
+            for dim, top in zip(np.asarray(dimensions)[over], budget[over], strict=True):
+                steps_axis.plot(dim, top, "^", mfc="white", color=line.get_color())
+                steps_axis.annotate(
+                    f"{label}: > {_steps(top)} budget",
+                    (dim, top),
+                    textcoords="offset points",
+                    xytext=(-10, -14),
+                    ha="right",
+                    fontsize=7,
+                    color=line.get_color(),
+                )
         time_axis.plot(
             dimensions, [summaries[k]["update_s"] for k in keys], "o-", label=f"{label}, training"
         )
@@ -393,33 +401,57 @@ def plot(runs: dict, summaries: dict, entries: list[dict], dimensions, seeds: in
 
 
 def bottleneck(summaries: dict, entries: list[dict], dimensions) -> str:
-    """Where DQN's max over actions stops being negligible: the first d at which its update
-    costs twice its d = 1 update, and the first at which its update outgrows PPO's."""
-    dqn = {e["dim"]: e for e in entries if e["label"] == "DQN" and e["update_s"] is not None}
+    """Where DQN's max over actions becomes the bottleneck, in the order it bites: learning
+    (the first d at which DQN's median seed misses the threshold within its budget), compute
+    (the first d at which one DQN update outlasts PPO's and SAC's at the largest d), memory
+    (the first d whose update was not run for its peak)."""
     parts = []
-    if dqn:
-        base = dqn[min(dqn)]["update_s"]
-        double = next((d for d in sorted(dqn) if dqn[d]["update_s"] >= 2 * base), None)
-        if double is not None:
+    learned = [d for d in dimensions if np.isfinite(summaries[f"DQN/d{d}"]["steps"][0])]
+    missed = [d for d in dimensions if d not in learned]
+    if learned:
+        d = max(learned)
+        cells = ", ".join(
+            f"{label} {_steps(summaries[f'{label}/d{d}']['steps'][0])}"
+            for label, _, _, _ in ALGORITHMS
+        )
+        parts.append(f"up to d = {d} ({BINS**d:,} actions) DQN reaches the goal ({cells})")
+    if missed:
+        s = summaries[f"DQN/d{missed[0]}"]
+        parts.append(
+            f"at d = {missed[0]} ({BINS ** missed[0]:,} actions) {s['reached']} of its "
+            f"{s['seeds']} seeds do within {_steps(s['budget'])} steps (median final return "
+            f"{s['final_return']:.1f}): learning is the first bottleneck"
+        )
+    timed = {e["dim"]: e for e in entries if e["label"] == "DQN" and e["update_s"] is not None}
+    others = [
+        e
+        for e in entries
+        if e["label"] != "DQN"
+        and e["update_s"] is not None
+        and e["dim"] == max(x["dim"] for x in entries if x["label"] == e["label"])
+    ]
+    if timed and others:
+        slowest = max(others, key=lambda e: e["update_s"])
+        over = [d for d in sorted(timed) if timed[d]["update_s"] > slowest["update_s"]]
+        if over:
+            times = ", ".join(f"{timed[d]['update_s']:.3g} s at d = {d}" for d in over)
             parts.append(
-                f"DQN's update costs {dqn[double]['update_s'] / base:.1f}× its d = {min(dqn)} "
-                f"time from d = {double} ({BINS**double:,} actions) on"
+                f"compute: one DQN update of {SEEDS} seeds takes {times}, longer than "
+                f"{slowest['label']}'s at d = {slowest['dim']} ({slowest['update_s']:.3g} s)"
             )
-    unrun = [e for e in entries if e["label"] == "DQN" and e["update_s"] is None]
+    unrun = [e for e in entries if e["label"] == "DQN" and e["update_s"] is None and e["memory"]]
     if unrun:
         e = unrun[0]
         parts.append(
-            f"at d = {e['dim']} ({BINS ** e['dim']:,} actions) one update of {SEEDS} seeds "
-            f"needs {_bytes(e['memory']['peak'])} (not run: over the {_bytes(MAX_RUN_BYTES)} "
-            "this benchmark allows itself)"
+            f"memory: at d = {e['dim']} ({BINS ** e['dim']:,} actions) one update needs "
+            f"{_bytes(e['memory']['peak'])}, its state alone {_bytes(e['memory']['argument'])} "
+            f"(not run: over the {_bytes(MAX_RUN_BYTES)} this benchmark allows itself)"
         )
     return "; ".join(parts)
 
 
 def run(quick: bool = False, out_dir: Path | None = None, smoke: bool = False) -> dict:
     import jax
-
-    from benchmarks.common import result
 
     out_dir = Path(out_dir or Path(__file__).resolve().parent / "out")
     seeds = SMOKE_SEEDS if smoke else QUICK_SEEDS if quick else SEEDS
@@ -428,25 +460,45 @@ def run(quick: bool = False, out_dir: Path | None = None, smoke: bool = False) -
     update_dimensions = SMOKE_UPDATE_DIMENSIONS if smoke else UPDATE_DIMENSIONS
     runs = measure_learning(dimensions, seeds, evaluations, quick, smoke)
     entries = measure_updates(update_dimensions, seeds, smoke)
+    return report(runs, entries, out_dir / f"{NAME}-{jax.default_backend()}.png")
+
+
+def report(runs: dict, entries: list[dict], figure: Path) -> dict:
+    """The table, headline, notes and figure of `measure_learning`'s runs and
+    `measure_updates`' entries (also rebuilt from a saved JSON's `data`: its `learning` and
+    `updates`)."""
+    from benchmarks.common import result
+
+    dimensions = sorted({int(key.partition("/d")[2]) for key in runs})
+    first = next(iter(runs.values()))
+    seeds, evaluations = len(first["curves"]), len(first["evaluation_steps"])
     summaries = {key: summarise(run) for key, run in runs.items()}
-    figure = plot(
-        runs,
-        summaries,
-        entries,
-        dimensions,
-        seeds,
-        out_dir / f"{NAME}-{jax.default_backend()}.png",
-    )
-    largest = max(dimensions)
+    plot(runs, summaries, entries, dimensions, seeds, figure)
+    found = bottleneck(summaries, entries, dimensions)
     cells = []
-    for label, _, _, _ in ALGORITHMS:
-        median = summaries[f"{label}/d{largest}"]["steps"][0]
-        cells.append(f"{label} {_steps(median)}")
-    found = bottleneck(summaries, entries, update_dimensions)
+    for dim in dimensions[-2:]:
+        steps = []
+        for label, _, _, _ in ALGORITHMS:
+            s = summaries[f"{label}/d{dim}"]
+            shown = _steps(s["steps"][0])
+            if not np.isfinite(s["steps"][0]):
+                shown = f"{s['reached']}/{s['seeds']} within {_steps(s['budget'])}"
+            steps.append(f"{label} {shown}")
+        cells.append(f"d = {dim} (DQN: {BINS**dim:,} actions): " + ", ".join(steps))
+    beyond = [
+        e for e in entries if e["label"] == "DQN" and e["dim"] > dimensions[-1] and e["memory"]
+    ]
+    costs = [
+        f"{e['update_s']:.3g} s at d = {e['dim']}"
+        if e["update_s"] is not None
+        else f"{_bytes(e['memory']['peak'])} at d = {e['dim']}"
+        for e in beyond
+    ]
     headline = (
-        f"Point mass with d = {largest} action dimensions, env steps to the goal (median of "
-        f"{seeds} seeds): " + ", ".join(cells) + f" (DQN over {BINS}^{largest} = "
-        f"{BINS**largest:,} joint actions)" + (f"; {found}" if found else "")
+        f"Point mass in d dimensions, DQN over {BINS}^d joint actions vs PPO and SAC, env steps "
+        f"to the goal (median of {seeds} seeds): "
+        + "; ".join(cells)
+        + (f"; one DQN update of {seeds} seeds: " + ", ".join(costs) if costs else "")
     )
     notes = (
         f"Task: `PointMass-d{{d}}-pgjax` (DQN: `PointMass-d{{d}}-k{BINS}-pgjax`), "
@@ -455,15 +507,18 @@ def run(quick: bool = False, out_dir: Path | None = None, smoke: bool = False) -
         f"program, evaluated every 1/{evaluations} of the budget ({EPISODES} episodes, "
         "deterministic policy); seeds that never reached the threshold count as above the "
         "budget. One setting per algorithm for every d (64×64 MLPs, γ = 0.95): DQN 4 envs × 4 "
-        "steps, 4 gradient steps of 64, target every 250; PPO 8 envs × 32 steps, 10 epochs × "
-        "4 minibatches; SAC 4 envs, one gradient step of 128, α₀ = 0.1. Budgets: DQN 30k, PPO "
-        "50k, SAC 12k env steps per seed (cut to fit the run into 25 minutes). Time per update "
-        "(learning table) = run time / updates, evaluations included, all seeds at once; an "
-        "update is 16 env steps for DQN, 256 for PPO, 4 for SAC, so compare the times within "
-        "an algorithm across d. Peak memory: XLA's buffer assignment for the whole compiled "
-        "program (learning) or one update (second table), `memory_analysis()`.\n\n"
+        "steps, 4 gradient steps of 64, target every 250, a 30k buffer; PPO 8 envs × 32 "
+        "steps, 10 epochs × 4 minibatches; SAC 4 envs, one gradient step of 128, α₀ = 0.1, a "
+        "100k buffer. Budgets: DQN 30k, PPO 50k, SAC 12k env steps per seed (cut to fit the "
+        "run into about 25 minutes). Time per update (learning table) = run time / updates, "
+        "evaluations included, all seeds at once; an update is 16 env steps for DQN, 256 for "
+        "PPO, 4 for SAC, so compare the times within an algorithm across d. The machine was "
+        "shared (load average 5-10 during the run): times within ±30% of each other are not "
+        "different. Peak memory: XLA's buffer assignment for the whole compiled program "
+        "(learning) or one update (second table), `memory_analysis()`.\n\n"
         f"**One update of {seeds} vmapped seeds**, compiled from abstract shapes; timed when "
-        f"its peak is under {_bytes(MAX_RUN_BYTES)}:\n\n"
+        f"its peak is under {_bytes(MAX_RUN_BYTES)}. The state is passed in and returned, not "
+        "donated, so the time includes copying it (SAC's is mostly its replay buffer):\n\n"
         + update_table(entries)
         + (f"\n\n**Where the max over actions becomes the bottleneck:** {found}." if found else "")
     )
