@@ -36,11 +36,12 @@ def episode_returns(algorithm: Algorithm, config: Config, num_episodes: int, det
     limit), acting with `algorithm.act` on the run's `state`: the policy's mode
     (`deterministic`) or samples. A policy with a state (`algorithm.initial_carry` not None for
     this config) acts with `act_carried`, its state reset where an episode ends. Rewards are the
-    environment's own (no scaling).
+    environment's own (no scaling); continuous actions are clipped into the bounds as in
+    training (`config.clip_actions`).
     """
     spec = env_spec(config.env_id)
     env = EpisodeStatistics(VecEnv(config.env_id, num_episodes))
-    if not spec.discrete:
+    if config.clip_actions and not spec.discrete:
         env = ClipAction(env)
 
     def evaluate(state, key: jax.Array) -> jax.Array:
