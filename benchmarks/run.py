@@ -62,6 +62,7 @@ BENCHMARKS = (
     "policy_lag",
     "impala_async",
     "pg_vs_q",
+    "bounded_actions",
     "sb3_off_policy",
     "rlhf_throughput",
     "token_log_probs",
