@@ -66,6 +66,7 @@ BENCHMARKS = (
     "short_corridor",
     "action_masking",
     "action_space_size",
+    "bounded_actions",
     "sb3_off_policy",
     "rlhf_throughput",
     "token_log_probs",

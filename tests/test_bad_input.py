@@ -23,6 +23,7 @@ import pytest
 
 import pgjax
 from pgjax import runs
+from pgjax.algorithms.a2c import A2CConfig
 from pgjax.algorithms.ppo import PPOConfig
 from pgjax.algorithms.trpo import TRPOConfig
 from pgjax.cli import main
@@ -629,6 +630,16 @@ CONFIG_CASES = {
         _validate(TRPOConfig, policy="gru"),
         "policy",
         "policy='gru': TRPO cannot carry a recurrent state",
+    ),
+    "action_bounds_unknown": (
+        _validate(env_id="Pendulum-v1", action_bounds="squash"),
+        "action_bounds",
+        "clip, tanh, beta; got 'squash'",
+    ),
+    "action_bounds_on_discrete_actions": (
+        _validate(A2CConfig, action_bounds="beta"),
+        "action_bounds",
+        "CartPole-v1 has discrete ones",
     ),
     "trpo_max_kl_zero": (_validate(TRPOConfig, max_kl=0.0), "max_kl"),
     "trpo_backtrack_coef_one": (_validate(TRPOConfig, backtrack_coef=1.0), "backtrack_coef"),

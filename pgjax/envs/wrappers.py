@@ -176,6 +176,7 @@ def make_env(
     normalize_observations: bool = False,
     scale_rewards: bool = False,
     gamma=0.99,
+    clip_actions: bool = True,
 ):
     """Builds the wrapped, vectorised environment.
 
@@ -186,6 +187,8 @@ def make_env(
       normalize_observations: standardise observations with running statistics.
       scale_rewards: divide rewards by the running std of the discounted return.
       gamma: the discount used by reward scaling (may be traced).
+      clip_actions: clip continuous actions into the action space's bounds (`ClipAction`);
+        false for a policy whose actions lie inside them already (tanh-squashed, Beta).
 
     Returns:
       an environment with `reset(key) -> (obs [N, *obs_shape], state)` and
@@ -193,7 +196,7 @@ def make_env(
       truncated [N], info)`.
     """
     env = EpisodeStatistics(VecEnv(env_id, num_envs))
-    if not env.spec.discrete:
+    if clip_actions and not env.spec.discrete:
         env = ClipAction(env)
     if normalize_observations:
         env = NormalizeObservation(env)

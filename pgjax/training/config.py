@@ -32,6 +32,9 @@ INT32_MAX = 2**31 - 1
 
 # The policy networks of the on-policy algorithms (`OnPolicyConfig.policy`).
 POLICIES = ("mlp", "gru", "lstm")
+# How an on-policy policy keeps continuous actions inside the action space's bounds
+# (`OnPolicyConfig.action_bounds`).
+ACTION_BOUNDS = ("clip", "tanh", "beta")
 RECURRENT_SIZE = 128  # the default hidden size of their recurrent cell
 
 
@@ -306,6 +309,12 @@ class ControlConfig(Config):
         return self.env_id
 
     @property
+    def clip_actions(self) -> bool:
+        """Whether the environment clips continuous actions into the action space's bounds
+        (`pgjax.envs.ClipAction`): a policy whose actions already lie inside needs no clip."""
+        return True
+
+    @property
     def num_updates(self) -> int:
         return self.total_steps // self.steps_per_update
 
@@ -353,6 +362,12 @@ class OnPolicyConfig(ControlConfig):
     recurrent_size: int = static(
         RECURRENT_SIZE, "hidden size of the recurrent cell (gru, lstm)", at_least=1
     )
+    action_bounds: str = static(
+        "clip",
+        "continuous actions: a Gaussian whose samples the environment clips into the bounds "
+        "(clip), a tanh-squashed Gaussian (tanh) or a Beta policy (beta) over the bounds",
+        choices=ACTION_BOUNDS,
+    )
     learning_rate: float = hyperparameter(2.5e-4, "learning rate", above=0, search=(1e-4, 1e-2))
     max_grad_norm: float = hyperparameter(
         0.5, "gradient clipping (global norm)", above=0, search=(0.1, 10.0)
@@ -378,7 +393,14 @@ class OnPolicyConfig(ControlConfig):
         fields = super().to_dict()
         if not self.recurrent and self.recurrent_size == RECURRENT_SIZE:
             del fields["policy"], fields["recurrent_size"]
+        if self.action_bounds == "clip":  # likewise for runs from before bounded policies
+            del fields["action_bounds"]
         return fields
+
+    @property
+    def clip_actions(self) -> bool:
+        """Only the Gaussian of `action_bounds='clip'` samples outside the bounds."""
+        return self.action_bounds == "clip"
 
     @property
     def recurrent(self) -> bool:
@@ -399,6 +421,29 @@ class OnPolicyConfig(ControlConfig):
         else:
             self.refuse_unused(
                 "shared_network", "a recurrent policy's actor and critic always share its cell"
+            )
+        if self.action_bounds != "clip":
+            self._check_bounded_actions()
+
+    def _check_bounded_actions(self) -> None:
+        """tanh and beta map onto the action box: they need continuous, finite bounds."""
+        import numpy as np
+
+        from pgjax.envs import env_spec
+
+        spec = env_spec(self.env_id)
+        if spec.discrete:
+            raise ConfigError(
+                f"action_bounds={self.action_bounds!r} bounds continuous actions; "
+                f"{self.env_id} has discrete ones: leave action_bounds at 'clip'.",
+                "action_bounds",
+            )
+        if not (np.isfinite(spec.action_low).all() and np.isfinite(spec.action_high).all()):
+            raise ConfigError(
+                f"action_bounds={self.action_bounds!r} maps actions onto the action space's "
+                f"bounds, and {self.env_id}'s are not finite (low {spec.action_low}, high "
+                f"{spec.action_high}): use action_bounds='clip'.",
+                "action_bounds",
             )
 
 

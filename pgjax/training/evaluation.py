@@ -38,12 +38,13 @@ def episode_returns(algorithm: Algorithm, config: Config, num_episodes: int, det
     this config) acts with `act_carried`, its state reset where an episode ends. On an
     environment whose spec has `action_mask`, an algorithm that takes masks
     (`algorithm.action_masks`) acts on the valid actions of each observation only. Rewards are
-    the environment's own (no scaling).
+    the environment's own (no scaling); continuous actions are clipped into the bounds as in
+    training (`config.clip_actions`).
     """
     spec = env_spec(config.env_id)
     masked = spec.action_mask and algorithm.action_masks
     env = EpisodeStatistics(VecEnv(config.env_id, num_episodes))
-    if not spec.discrete:
+    if config.clip_actions and not spec.discrete:
         env = ClipAction(env)
 
     def evaluate(state, key: jax.Array) -> jax.Array:

@@ -1,7 +1,8 @@
 """Flax actor and critic MLPs with categorical or Gaussian policy heads.
 
 `ActorCritic(...)(obs)` returns `(distribution, value)`: a `pgjax.Categorical` or
-`pgjax.DiagGaussian` over actions and V(s), for a batch of observations `[*B, *obs_shape]`
+`pgjax.DiagGaussian` over actions (with `action_bounds`, a `SquashedGaussianPolicy` or a
+`pgjax.Beta` over the action box) and V(s), for a batch of observations `[*B, *obs_shape]`
 (observations are flattened after the batch axes). The actor and critic are separate MLPs by
 default (`shared=False`, parameters under `"actor"` and `"critic"`), or share a torso.
 Initialisation follows common PPO practice (orthogonal, gain √2 in hidden layers, 0.01 for the
@@ -11,12 +12,13 @@ policy output, 1 for the value output; Andrychowicz et al., 2021).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from pgjax.kernels.distributions import Categorical, DiagGaussian, TanhGaussian
+from pgjax.kernels.distributions import Beta, Categorical, DiagGaussian, TanhGaussian
 
 ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu, "elu": nn.elu, "gelu": nn.gelu}
 
@@ -73,34 +75,113 @@ class MLP(nn.Module):
         return x
 
 
+class ActionBounds(NamedTuple):
+    """A continuous policy whose actions lie in the box [low, high] by construction
+    (`OnPolicyConfig.action_bounds` "tanh" or "beta"); hashable, so a module attribute.
+
+    Attributes:
+      kind: "tanh" (`SquashedGaussianPolicy`) or "beta" (`pgjax.Beta`).
+      low: `[D]` lower bounds, finite.
+      high: `[D]` upper bounds, finite, each above its `low`.
+    """
+
+    kind: str
+    low: tuple[float, ...]
+    high: tuple[float, ...]
+
+
+class SquashedGaussianPolicy(NamedTuple):
+    r"""A `pgjax.TanhGaussian` over [low, high] with the interface the on-policy losses call:
+    `sample`, `log_prob`, `entropy()`, `kl`, `mode`.
+
+    Log-probabilities of stored actions: the rollout stores `log_prob(actions)` and the loss
+    evaluates `log_prob(actions)` again, so both sides of a ratio π_θ/π_old invert the same
+    float32 action the same way. `sample_and_log_prob`'s exact density at the pre-tanh sample is
+    not used: at saturation (tanh(u) rounds to ±1 from |u| ≈ 8) the stored action no longer
+    determines u, and the ratio of that density to `log_prob(actions)`'s (taken at u = ±7.25)
+    would not be 1 at θ = θ_old. Storing u instead would keep the exact density but give the
+    transitions a second action array that only this policy needs.
+
+    Entropy: the base Gaussian's, Σ_d (½ + ½ log 2π + log σ_d), in closed form and without a key
+    (the losses have none). The squashed action's entropy adds E[log |da/du|], which has no
+    closed form, and a bonus on it would also push the mean away from the bounds; the base
+    entropy only keeps σ from collapsing, as the clipped Gaussian's bonus does.
+
+    KL: KL(π ‖ π') of two tanh-Gaussians with the same bounds equals their base Gaussians' KL
+    exactly (KL is invariant under the same bijection applied to both), which TRPO needs.
+
+    Attributes:
+      distribution: the `TanhGaussian`, `mean` `[*B, D]`, `log_std` `[D]`, bounds `[D]`.
+    """
+
+    distribution: TanhGaussian
+
+    def base(self) -> DiagGaussian:
+        """The Gaussian N(mean, σ²) of the pre-tanh variable u."""
+        return DiagGaussian(self.distribution.mean, self.distribution.log_std)
+
+    def sample(self, key: jax.Array) -> jax.Array:
+        """`[*B, D]` actions in [low, high]."""
+        return self.distribution.sample(key)
+
+    def log_prob(self, actions: jax.Array) -> jax.Array:
+        """`[*B]` log π(actions) with the tanh and affine log-determinants (finite on a bound)."""
+        return self.distribution.log_prob(actions)
+
+    def entropy(self) -> jax.Array:
+        """`[*B]` the base Gaussian's entropy (see the class docstring)."""
+        return self.base().entropy()
+
+    def kl(self, other: SquashedGaussianPolicy) -> jax.Array:
+        """`[*B]` KL(self ‖ other), exact: the base Gaussians' KL."""
+        return self.base().kl(other.base())
+
+    def mode(self) -> jax.Array:
+        """`[*B, D]` c + s·tanh(mean)."""
+        return self.distribution.mode()
+
+
 class PolicyHead(nn.Module):
     """Features → a categorical (logits) or diagonal-Gaussian (mean, state-independent log σ)
-    distribution."""
+    distribution; with `action_bounds`, a tanh-squashed Gaussian (the same mean and log σ) or a
+    Beta policy, α = 1 + softplus(·) and β = 1 + softplus(·) (Chou et al., 2017: α, β ≥ 1 keep
+    the density unimodal and finite on the bounds), over [low, high]."""
 
     action_dim: int
     discrete: bool
+    action_bounds: ActionBounds | None = None
 
     @nn.compact
     def __call__(self, features: jax.Array):
         out = _dense(self.action_dim, "policy", "policy")(features)
         if self.discrete:
             return Categorical(out)
+        bounds = self.action_bounds
+        if bounds is not None:
+            low, high = jnp.asarray(bounds.low, out.dtype), jnp.asarray(bounds.high, out.dtype)
+        if bounds is not None and bounds.kind == "beta":
+            beta_out = _dense(self.action_dim, "policy", "policy_beta")(features)
+            return Beta(1.0 + nn.softplus(out), 1.0 + nn.softplus(beta_out), low, high)
         log_std = self.param("log_std", nn.initializers.zeros, (self.action_dim,))
+        if bounds is not None:
+            return SquashedGaussianPolicy(TanhGaussian(out, log_std, low, high))
         return DiagGaussian(out, log_std)
 
 
 class Actor(nn.Module):
-    """A policy network: an MLP torso and a categorical or diagonal Gaussian head."""
+    """A policy network: an MLP torso and a categorical or diagonal Gaussian head (or a bounded
+    one, `PolicyHead`)."""
 
     action_dim: int
     discrete: bool
     hidden_sizes: Sequence[int] = (64, 64)
     activation: str = "tanh"
+    action_bounds: ActionBounds | None = None
 
     @nn.compact
     def __call__(self, features: jax.Array):
         hidden = MLP(self.hidden_sizes, self.activation)(features)
-        return PolicyHead(self.action_dim, self.discrete)(hidden)
+        return PolicyHead(self.action_dim, self.discrete, self.action_bounds)(hidden)
 
 
 class Critic(nn.Module):
@@ -124,6 +205,7 @@ class ActorCritic(nn.Module):
     activation: str = "tanh"
     shared: bool = False
     obs_ndim: int = 1  # rank of one observation; the rest of the leading axes are batch
+    action_bounds: ActionBounds | None = None  # continuous actions in a box (`PolicyHead`)
 
     def _features(self, obs: jax.Array) -> jax.Array:
         return flatten_observations(obs, self.obs_ndim)
@@ -131,10 +213,16 @@ class ActorCritic(nn.Module):
     def setup(self):
         if self.shared:
             self.torso = MLP(self.hidden_sizes, self.activation)
-            self.policy_head = PolicyHead(self.action_dim, self.discrete)
+            self.policy_head = PolicyHead(self.action_dim, self.discrete, self.action_bounds)
             self.value_head = _dense(1, "value")
         else:
-            self.actor = Actor(self.action_dim, self.discrete, self.hidden_sizes, self.activation)
+            self.actor = Actor(
+                self.action_dim,
+                self.discrete,
+                self.hidden_sizes,
+                self.activation,
+                self.action_bounds,
+            )
             self.critic = Critic(self.hidden_sizes, self.activation)
 
     def __call__(self, obs: jax.Array):
@@ -177,6 +265,7 @@ class RecurrentActorCritic(nn.Module):
     hidden_sizes: Sequence[int] = (64,)
     activation: str = "tanh"
     obs_ndim: int = 1
+    action_bounds: ActionBounds | None = None  # continuous actions in a box (`PolicyHead`)
 
     def setup(self):
         if self.cell not in CELLS:
@@ -191,7 +280,9 @@ class RecurrentActorCritic(nn.Module):
         self.torso = MLP(self.hidden_sizes, self.activation)
         self.recurrent_cell = CELLS[self.cell](self.recurrent_size, name="cell")
         head = self.hidden_sizes[-1:]
-        self.actor = Actor(self.action_dim, self.discrete, head, self.activation)
+        self.actor = Actor(
+            self.action_dim, self.discrete, head, self.activation, self.action_bounds
+        )
         self.critic = Critic(head, self.activation)
 
     def __call__(self, carry, obs: jax.Array):

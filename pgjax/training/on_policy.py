@@ -15,6 +15,7 @@ import pgjax
 from pgjax.envs import EnvSpec, env_spec, make_env, normalize_observation, observation_moments
 from pgjax.training.config import OnPolicyConfig
 from pgjax.training.networks import (
+    ActionBounds,
     ActorCritic,
     RecurrentActorCritic,
     init_network,
@@ -36,10 +37,20 @@ class Setup(NamedTuple):
     optimizer: optax.GradientTransformation
 
 
+def action_bounds(config: OnPolicyConfig, spec: EnvSpec) -> ActionBounds | None:
+    """The bounded policy head `config.action_bounds` asks for over the environment's action
+    box; None for "clip" (a Gaussian, the environment clips) and for discrete actions."""
+    if config.action_bounds == "clip" or spec.discrete:
+        return None
+    low, high = (tuple(float(x) for x in b) for b in (spec.action_low, spec.action_high))
+    return ActionBounds(config.action_bounds, low, high)
+
+
 def make_network(config: OnPolicyConfig) -> ActorCritic | RecurrentActorCritic:
     """The config's policy network: an `ActorCritic` (policy "mlp") or a `RecurrentActorCritic`
-    (its `hidden_sizes` the torso before the cell)."""
+    (its `hidden_sizes` the torso before the cell), with the head `action_bounds` gives."""
     spec = env_spec(config.env_id)
+    bounds = action_bounds(config, spec)
     if config.recurrent:
         return RecurrentActorCritic(
             action_dim=spec.action_dim,
@@ -49,6 +60,7 @@ def make_network(config: OnPolicyConfig) -> ActorCritic | RecurrentActorCritic:
             hidden_sizes=tuple(config.hidden_sizes),
             activation=config.activation,
             obs_ndim=len(spec.observation_shape),
+            action_bounds=bounds,
         )
     return ActorCritic(
         action_dim=spec.action_dim,
@@ -57,6 +69,7 @@ def make_network(config: OnPolicyConfig) -> ActorCritic | RecurrentActorCritic:
         activation=config.activation,
         shared=config.shared_network,
         obs_ndim=len(spec.observation_shape),
+        action_bounds=bounds,
     )
 
 
@@ -74,6 +87,7 @@ def setup(config: OnPolicyConfig, hyperparams: Hyperparams) -> Setup:
         normalize_observations=config.normalize_observations,
         scale_rewards=config.scale_rewards,
         gamma=hyperparams["gamma"],
+        clip_actions=config.clip_actions,
     )
     optimizer = make_optimizer(schedule, hyperparams["max_grad_norm"], config.optimizer)
     return Setup(make_network(config), env_spec(config.env_id), env, schedule, optimizer)
