@@ -95,6 +95,7 @@ def train_new(
         "options": {
             "eval_episodes": args.eval_episodes,
             "stochastic_evaluation": getattr(args, "stochastic_evaluation", False),
+            "envs_devices": getattr(args, "envs_devices", 1),
         },
     }
     if async_options is not None:
@@ -204,8 +205,10 @@ def evaluate_state(run_dir, algorithm, config, record, state, updates: int) -> d
 
     episodes = record["options"].get("eval_episodes", 10)
     deterministic = not record["options"].get("stochastic_evaluation", False)
+    # The target check's evaluator when there was one: the same settings and state layout.
+    envs_devices = record["options"].get("envs_devices", 1)
     evaluator = RunEvaluator.shared(
-        algorithm, config, len(record["seeds"]), episodes, deterministic
+        algorithm, config, len(record["seeds"]), episodes, deterministic, envs_devices
     )
     metrics = evaluator(state, 0)
     result = evaluation_record(algorithm, record, updates, episodes, deterministic, 0, metrics)
