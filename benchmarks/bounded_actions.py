@@ -30,7 +30,6 @@ preset's 2048 environments and 2M steps become `BRAX_OVERRIDES`). Per seed:
 
 from __future__ import annotations
 
-import argparse
 import time
 import warnings
 from pathlib import Path
@@ -40,7 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from benchmarks.common import markdown_table, result, smoke_budget
-from pgjax.training.parallel import across_devices, use_cpu_cores
+from pgjax.training.parallel import across_devices
 
 NAME = "bounded_actions"
 OPTIONS = ("clip", "tanh", "beta")
@@ -288,19 +287,3 @@ def run(quick: bool = False, out_dir: Path | None = None, smoke: bool = False) -
         headline=headline,
         files=files,
     )
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--smoke", action="store_true")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/out"))
-    args = parser.parse_args(argv)
-    use_cpu_cores()
-    output = run(args.quick, args.out, args.smoke)
-    print(output["table"])
-    print(output["notes"])
-
-
-if __name__ == "__main__":
-    main()
