@@ -5,10 +5,8 @@ uninterrupted one."""
 
 from __future__ import annotations
 
-import os
-import signal
-
 import numpy as np
+from run_checks import interrupt_after_first_chunk
 
 from pgjax import runs
 from pgjax.algorithms.ppo import PPO, PPOConfig
@@ -22,17 +20,6 @@ PLAN = sweep.plan(
     grid={"learning_rate": [1e-4, 3e-4, 1e-3, 3e-3]},
     pbt={"interval": 3, "episodes": 2, "fraction": 0.25, "perturb": 0.2},
 )
-
-
-def _interrupt_after_first_chunk():
-    calls = []
-
-    def progress(updates, metrics):
-        calls.append(updates)
-        if len(calls) == 2:
-            os.kill(os.getpid(), signal.SIGINT)
-
-    return progress
 
 
 def test_population_selects_every_interval_and_resumes_to_the_same_bits(tmp_path, capsys):
@@ -65,7 +52,7 @@ def test_population_selects_every_interval_and_resumes_to_the_same_bits(tmp_path
 
     cut = sweep.run(
         PPO, CONFIG, PLAN, tmp_path / "cut", options=options,
-        progress=_interrupt_after_first_chunk(),
+        progress=interrupt_after_first_chunk(),
     )  # fmt: skip
     assert cut.status == "interrupted" and 0 < cut.updates < 10
     assert main(["resume", str(tmp_path / "cut"), "--no-progress", "--eval-episodes", "2"]) == 0

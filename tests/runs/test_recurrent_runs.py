@@ -5,13 +5,12 @@ state; IMPALA's asynchronous engine carries it through its actors."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 
 import jax
 import numpy as np
 import pytest
+from run_checks import assert_same_bits, interrupt_after_first_chunk
 
 from pgjax import runs
 from pgjax.algorithms.impala import IMPALA, IMPALAConfig
@@ -26,40 +25,20 @@ GRU = PPOConfig(
 )
 
 
-def _assert_bitwise(state, other_state, metrics, other_metrics):
-    for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(other_state), strict=True):
-        if jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key):
-            a, b = jax.random.key_data(a), jax.random.key_data(b)
-        np.testing.assert_array_equal(a, b)
-    for name, value in other_metrics.items():
-        np.testing.assert_array_equal(metrics[name], value, err_msg=name)
-
-
-def _interrupt_after_first_chunk():
-    calls = []
-
-    def progress(updates, metrics):
-        calls.append(updates)
-        if len(calls) == 2:
-            os.kill(os.getpid(), signal.SIGINT)
-
-    return progress
-
-
 def test_a_resumed_recurrent_run_equals_the_uninterrupted_run_and_the_single_scan(tmp_path):
     options = runs.RunOptions(chunk_updates=3, chunk_seconds=1e9, checkpoint_every=100)
     whole = runs.run(PPO, GRU, SEEDS, tmp_path / "whole", options=options)
     keys = jax.vmap(jax.random.key)(np.asarray(SEEDS, np.uint32))
     state, metrics = across_devices(PPO.make_train(GRU), len(SEEDS))(keys)
-    _assert_bitwise(whole.state, state, whole.metrics, metrics)
+    assert_same_bits(whole.state, state, whole.metrics, metrics)
     assert np.abs(np.asarray(state.env.policy_carry)).sum() > 0  # the carry is in the state
     first = runs.run(
-        PPO, GRU, SEEDS, tmp_path / "cut", options=options, progress=_interrupt_after_first_chunk()
+        PPO, GRU, SEEDS, tmp_path / "cut", options=options, progress=interrupt_after_first_chunk()
     )
     assert first.status == "interrupted" and 0 < first.updates < GRU.num_updates
     second = runs.resume(tmp_path / "cut")
     assert second.status == "completed"
-    _assert_bitwise(second.state, whole.state, second.metrics, whole.metrics)
+    assert_same_bits(second.state, whole.state, second.metrics, whole.metrics)
     assert (tmp_path / "cut" / "metrics.csv").read_bytes() == (
         tmp_path / "whole" / "metrics.csv"
     ).read_bytes()

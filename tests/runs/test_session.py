@@ -5,12 +5,11 @@ what does not fit them."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 
 import jax
 import numpy as np
 import pytest
+from run_checks import assert_same_bits, interrupt_after_first_chunk
 
 from pgjax import runs
 from pgjax.algorithms.ppo import PPO, PPOConfig
@@ -31,15 +30,6 @@ def _single_scan(algorithm, config, seeds=SEEDS):
     return across_devices(algorithm.make_train(config), len(seeds))(keys)
 
 
-def _assert_bitwise(result, state, metrics):
-    for a, b in zip(jax.tree.leaves(result.state), jax.tree.leaves(state), strict=True):
-        if jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key):
-            a, b = jax.random.key_data(a), jax.random.key_data(b)
-        np.testing.assert_array_equal(a, b)
-    for name, value in metrics.items():
-        np.testing.assert_array_equal(result.metrics[name], value, err_msg=name)
-
-
 @pytest.mark.parametrize(
     ("algorithm", "config", "options"),
     [
@@ -53,7 +43,7 @@ def test_chunked_run_equals_the_single_scan_bit_for_bit(tmp_path, algorithm, con
     state, metrics = _single_scan(algorithm, config)
     result = runs.run(algorithm, config, SEEDS, tmp_path / "run", options=options)
     assert result.status == "completed" and result.updates == config.num_updates
-    _assert_bitwise(result, state, metrics)
+    assert_same_bits(result.state, state, result.metrics, metrics)
     # metrics.csv holds the same numbers, exactly (floats are written with repr).
     table = rundir.MetricsLog(tmp_path / "run").read(len(SEEDS))
     for name, value in metrics.items():
@@ -105,23 +95,12 @@ def test_tensorboard_gets_every_finite_metric_of_every_update_and_no_nan(tmp_pat
     assert np.isnan(result.metrics["episode_return"]).any()  # the test covers skipped points
 
 
-def _interrupt_after_first_chunk():
-    calls = []
-
-    def progress(updates, metrics):
-        calls.append(updates)
-        if len(calls) == 2:  # after the first chunk: as a user's Ctrl-C would
-            os.kill(os.getpid(), signal.SIGINT)
-
-    return progress
-
-
 def test_interrupted_then_resumed_run_equals_an_uninterrupted_one(tmp_path):
     options = runs.RunOptions(chunk_updates=3, chunk_seconds=1e9, checkpoint_every=100)
     whole = runs.run(PPO, PPO_CONFIG, SEEDS, tmp_path / "whole", options=options)
     first = runs.run(
         PPO, PPO_CONFIG, SEEDS, tmp_path / "cut", options=options,
-        progress=_interrupt_after_first_chunk(),
+        progress=interrupt_after_first_chunk(),
     )  # fmt: skip
     # The run stops at the boundary after the chunk running when the signal came.
     assert first.status == "interrupted" and 0 < first.updates < PPO_CONFIG.num_updates
@@ -142,7 +121,7 @@ def test_interrupted_then_resumed_run_equals_an_uninterrupted_one(tmp_path):
     assert (tmp_path / "cut" / "metrics.csv").read_bytes() == (
         tmp_path / "whole" / "metrics.csv"
     ).read_bytes()
-    _assert_bitwise(second, whole.state, {k: whole.metrics[k] for k in whole.metrics})
+    assert_same_bits(second.state, whole.state, second.metrics, whole.metrics)
     if stale is not None:
         _assert_tensorboard_holds(tmp_path / "cut", whole, PPO_CONFIG)
     # The checkpoints hold the state the driver returned.
@@ -230,6 +209,6 @@ def test_a_run_trained_on_more_devices_than_here_is_still_read_and_restored(tmp_
     read_run(tmp_path)  # still a valid record
     state, updates = runs.restore(tmp_path)[3:]
     assert updates == PPO_CONFIG.num_updates
-    _assert_bitwise(result._replace(metrics={}), state, {})
+    assert_same_bits(result.state, state)
     with pytest.raises(ConfigError, match="envs_devices=8 is more than the 2 device"):
         runs.resume(tmp_path)

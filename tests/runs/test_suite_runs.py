@@ -6,12 +6,10 @@ with valid-action masks."""
 
 from __future__ import annotations
 
-import os
-import signal
-
 import jax
 import numpy as np
 import pytest
+from run_checks import assert_same_bits, interrupt_after_first_chunk
 
 from pgjax import runs
 from pgjax.algorithms.impala import IMPALA, IMPALAConfig
@@ -30,36 +28,18 @@ def _config(env_id: str, updates: int = 6) -> PPOConfig:
     return PPOConfig.for_env(env_id, total_steps=4 * 8 * updates, **SMALL)
 
 
-def _interrupt_after_first_chunk():
-    calls = []
-
-    def progress(updates, metrics):
-        calls.append(updates)
-        if len(calls) == 2:
-            os.kill(os.getpid(), signal.SIGINT)
-
-    return progress
-
-
-def _assert_bitwise(state, other):
-    for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(other), strict=True):
-        if jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key):
-            a, b = jax.random.key_data(a), jax.random.key_data(b)
-        np.testing.assert_array_equal(a, b)
-
-
 @pytest.mark.parametrize(("env_id", "package"), SUITES)
 def test_an_interrupted_and_resumed_run_equals_the_uninterrupted_one(tmp_path, env_id, package):
     pytest.importorskip(package)
     config = _config(env_id)
     options = runs.RunOptions(chunk_updates=2, chunk_seconds=1e9, checkpoint_every=1)
     whole = runs.run(PPO, config, SEEDS, tmp_path / "whole", options=options)
-    interrupt = _interrupt_after_first_chunk()
+    interrupt = interrupt_after_first_chunk()
     first = runs.run(PPO, config, SEEDS, tmp_path / "cut", options=options, progress=interrupt)
     assert first.status == "interrupted" and 0 < first.updates < config.num_updates
     second = runs.resume(tmp_path / "cut")
     assert second.status == "completed"
-    _assert_bitwise(second.state, whole.state)
+    assert_same_bits(second.state, whole.state)
     assert (tmp_path / "cut" / "metrics.csv").read_bytes() == (
         tmp_path / "whole" / "metrics.csv"
     ).read_bytes()
