@@ -295,10 +295,16 @@ class REINFORCEConfig(OnPolicyConfig):
     num_steps: int = static(500, "episode buffer H, at least the time limit", at_least=1)
     baseline: str = static("value", "baseline b(s_t)", choices=BASELINES)
     anneal_learning_rate: bool = static(False, "anneal the learning rate linearly to 0")
-    learning_rate: float = hyperparameter(3e-3, "learning rate", above=0)
-    max_grad_norm: float = hyperparameter(1.0, "gradient clipping (global norm)", above=0)
-    value_coef: float = hyperparameter(0.5, "value loss coefficient (learned baseline)", at_least=0)
-    entropy_coef: float = hyperparameter(0.0, "entropy bonus coefficient", at_least=0)
+    learning_rate: float = hyperparameter(3e-3, "learning rate", above=0, search=(1e-4, 3e-2))
+    max_grad_norm: float = hyperparameter(
+        1.0, "gradient clipping (global norm)", above=0, search=(0.1, 10.0)
+    )
+    value_coef: float = hyperparameter(
+        0.5, "value loss coefficient (learned baseline)", at_least=0, search=(0.25, 1.0)
+    )
+    entropy_coef: float = hyperparameter(
+        0.0, "entropy bonus coefficient", at_least=0, search=(0.0, 0.03)
+    )
 
     PRESETS: ClassVar[dict[str, dict]] = {
         "CartPole-v1": {"total_steps": 400_000},
@@ -348,10 +354,16 @@ class A2CConfig(OnPolicyConfig):
     advantage_estimator: str = static("n_step", "advantages", choices=("n_step", "gae"))
     n_step: int = static(5, "steps before bootstrapping (n_step estimator)", at_least=1)
     normalize_advantages: bool = static(False, "standardise advantages per rollout")
-    learning_rate: float = hyperparameter(7e-4, "learning rate", above=0)
-    gae_lambda: float = hyperparameter(1.0, "GAE λ (gae estimator)", at_least=0, at_most=1)
-    value_coef: float = hyperparameter(0.5, "value loss coefficient", at_least=0)
-    entropy_coef: float = hyperparameter(0.0, "entropy bonus coefficient", at_least=0)
+    learning_rate: float = hyperparameter(7e-4, "learning rate", above=0, search=(1e-4, 1e-2))
+    gae_lambda: float = hyperparameter(
+        1.0, "GAE λ (gae estimator)", at_least=0, at_most=1, search=(0.8, 1.0)
+    )
+    value_coef: float = hyperparameter(
+        0.5, "value loss coefficient", at_least=0, search=(0.25, 1.0)
+    )
+    entropy_coef: float = hyperparameter(
+        0.0, "entropy bonus coefficient", at_least=0, search=(0.0, 0.03)
+    )
 
     PRESETS: ClassVar[dict[str, dict]] = {
         "CartPole-v1": {"total_steps": 200_000, "learning_rate": 2.5e-3},
@@ -387,12 +399,20 @@ class TRPOConfig(OnPolicyConfig):
     value_epochs: int = static(5, "critic passes over each rollout", at_least=1)
     value_minibatches: int = static(4, "critic minibatches per pass", at_least=1)
     normalize_advantages: bool = static(True, "standardise advantages per rollout")
-    learning_rate: float = hyperparameter(1e-3, "critic learning rate", above=0)
-    max_grad_norm: float = hyperparameter(1.0, "critic gradient clipping", above=0)
-    gae_lambda: float = hyperparameter(0.97, "GAE λ", at_least=0, at_most=1)
-    max_kl: float = hyperparameter(0.01, "trust region δ on the mean KL", above=0)
-    cg_damping: float = hyperparameter(0.1, "Fisher damping", at_least=0)
-    backtrack_coef: float = hyperparameter(0.8, "line-search shrink factor", above=0, below=1)
+    learning_rate: float = hyperparameter(
+        1e-3, "critic learning rate", above=0, search=(1e-4, 1e-2)
+    )
+    max_grad_norm: float = hyperparameter(
+        1.0, "critic gradient clipping", above=0, search=(0.1, 10.0)
+    )
+    gae_lambda: float = hyperparameter(0.97, "GAE λ", at_least=0, at_most=1, search=(0.8, 1.0))
+    max_kl: float = hyperparameter(
+        0.01, "trust region δ on the mean KL", above=0, search=(1e-3, 5e-2)
+    )
+    cg_damping: float = hyperparameter(0.1, "Fisher damping", at_least=0, search=(0.01, 0.3))
+    backtrack_coef: float = hyperparameter(
+        0.8, "line-search shrink factor", above=0, below=1, search=(0.5, 0.9)
+    )
 
     PRESETS: ClassVar[dict[str, dict]] = {
         "CartPole-v1": {"total_steps": 200_000, "max_kl": 0.02},
@@ -448,16 +468,22 @@ class IMPALAConfig(OnPolicyConfig):
     )
     optimizer: str = static("rmsprop", "optimiser", choices=("adam", "rmsprop"))
     anneal_learning_rate: bool = static(False, "anneal the learning rate linearly to 0")
-    learning_rate: float = hyperparameter(2.5e-3, "learning rate", above=0)
+    learning_rate: float = hyperparameter(2.5e-3, "learning rate", above=0, search=(1e-4, 1e-2))
     vtrace_lambda: float = hyperparameter(
-        1.0, "λ of the traces (and of GAE)", at_least=0, at_most=1
+        1.0, "λ of the traces (and of GAE)", at_least=0, at_most=1, search=(0.8, 1.0)
     )
     rho_bar: float = hyperparameter(1.0, "ρ̄, truncation of the ratios in δ_t", at_least=0)
     c_bar: float = hyperparameter(1.0, "c̄, truncation of the trace coefficients", at_least=0)
     pg_rho_bar: float = hyperparameter(1.0, "ρ̄^pg, truncation of the policy ratio", at_least=0)
-    clip_eps: float = hyperparameter(0.2, "clip ε of π/μ (correction ppo_clip)", at_least=0)
-    value_coef: float = hyperparameter(0.5, "value loss coefficient", at_least=0)
-    entropy_coef: float = hyperparameter(0.0, "entropy bonus coefficient", at_least=0)
+    clip_eps: float = hyperparameter(
+        0.2, "clip ε of π/μ (correction ppo_clip)", at_least=0, search=(0.05, 0.4)
+    )
+    value_coef: float = hyperparameter(
+        0.5, "value loss coefficient", at_least=0, search=(0.25, 1.0)
+    )
+    entropy_coef: float = hyperparameter(
+        0.0, "entropy bonus coefficient", at_least=0, search=(0.0, 0.03)
+    )
 
     PRESETS: ClassVar[dict[str, dict]] = {
         "CartPole-v1": {},
@@ -489,9 +515,13 @@ class SACConfig(OffPolicyConfig):
     learning_starts: int = static(
         100, "environment steps of uniformly random actions before learning starts", at_least=0
     )
-    max_grad_norm: float = hyperparameter(1e3, "gradient clipping (global norm)", above=0)
-    tau: float = hyperparameter(0.005, "target update φ̄ ← τφ + (1 − τ)φ̄", above=0, at_most=1)
-    initial_temperature: float = hyperparameter(1.0, "α at the start", above=0)
+    max_grad_norm: float = hyperparameter(
+        1e3, "gradient clipping (global norm)", above=0, search=(1.0, 1e3)
+    )
+    tau: float = hyperparameter(
+        0.005, "target update φ̄ ← τφ + (1 − τ)φ̄", above=0, at_most=1, search=(1e-3, 5e-2)
+    )
+    initial_temperature: float = hyperparameter(1.0, "α at the start", above=0, search=(0.01, 1.0))
     target_entropy_per_action: float = hyperparameter(
         -1.0, "target entropy H̄ per action dimension (H̄ = this × dim(A))"
     )
@@ -539,13 +569,25 @@ class DQNConfig(OffPolicyConfig):
     target_update_every: int = static(2_500, "gradient steps between target updates", at_least=1)
     double_q: bool = static(True, "double Q-learning targets (van Hasselt et al., 2016)")
     loss: str = static("huber", "TD loss", choices=("huber", "squared"))
-    learning_rate: float = hyperparameter(1e-4, "learning rate (Adam)", above=0)
-    huber_delta: float = hyperparameter(1.0, "Huber loss transition point δ", above=0)
-    exploration_fraction: float = hyperparameter(
-        0.1, "fraction of total_steps over which ε anneals", at_least=0, at_most=1
+    learning_rate: float = hyperparameter(
+        1e-4, "learning rate (Adam)", above=0, search=(3e-5, 3e-3)
     )
-    epsilon_start: float = hyperparameter(1.0, "ε at the start", at_least=0, at_most=1)
-    epsilon_end: float = hyperparameter(0.05, "ε after annealing", at_least=0, at_most=1)
+    huber_delta: float = hyperparameter(
+        1.0, "Huber loss transition point δ", above=0, search=(1.0, 10.0)
+    )
+    exploration_fraction: float = hyperparameter(
+        0.1,
+        "fraction of total_steps over which ε anneals",
+        at_least=0,
+        at_most=1,
+        search=(0.02, 0.5),
+    )
+    epsilon_start: float = hyperparameter(
+        1.0, "ε at the start", at_least=0, at_most=1, search=(0.5, 1.0)
+    )
+    epsilon_end: float = hyperparameter(
+        0.05, "ε after annealing", at_least=0, at_most=1, search=(0.01, 0.1)
+    )
 
     PRESETS: ClassVar[dict[str, dict]] = {
         # rl-baselines3-zoo's CartPole-v1 DQN (128 gradient steps after every 256 env steps,

@@ -138,6 +138,9 @@ def _check_name(config: Config, name: str, what: str) -> None:
             f"{known}.",
             name,
         )
+    reason = config.ignored(name)
+    if reason:
+        raise ConfigError(f"{what} {name}: {reason}", name)
 
 
 def _check_values(config: Config, name: str, values, what: str) -> None:
@@ -220,7 +223,13 @@ def plan(
         raise ConfigError("--range applies to a random search: add --random N.", "random")
     drawn = []
     if random:
-        candidates = [n for n in config.hyperparameter_names() if n not in grid and n not in held]
+        # A hyperparameter this configuration ignores (GAE λ of n-step A2C) is not drawn: it
+        # would spread the table over a setting that does nothing, and best.json could not run.
+        candidates = [
+            n
+            for n in config.hyperparameter_names()
+            if n not in grid and n not in held and not config.ignored(n)
+        ]
         bounds = {n: ranges.get(n) or search_range(config, n) for n in candidates}
         drawn = [n for n in candidates if bounds[n] is not None]
         if not drawn:

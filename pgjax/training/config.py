@@ -46,6 +46,10 @@ class ConfigError(ValueError):
         self.field = field
 
 
+class UnusedSettingError(ConfigError):
+    """A setting changed from its default although the configuration makes it do nothing."""
+
+
 def static(default, doc: str, *, at_least=None, choices=None):
     """A setting that fixes the compiled program's shape (an int, bool, str or tuple)."""
     return dataclasses.field(
@@ -161,7 +165,22 @@ class Config:
         makes the algorithm ignore it (a setting that would silently do nothing)."""
         field = {f.name: f for f in dataclasses.fields(self)}[name]
         if getattr(self, name) != field.default:
-            raise ConfigError(f"{name}={getattr(self, name)!r} has no effect: {reason}.", name)
+            raise UnusedSettingError(
+                f"{name}={getattr(self, name)!r} has no effect: {reason}.", name
+            )
+
+    def ignored(self, name: str) -> str | None:
+        """Why this configuration ignores hyperparameter `name` (what `check` says when it is
+        moved off its default), or None when it is used."""
+        default = {f.name: f for f in dataclasses.fields(self)}[name].default
+        try:
+            dataclasses.replace(self, **{name: default / 2 if default else 0.5}).check()
+        except UnusedSettingError as error:
+            if error.field == name:
+                return str(error)
+        except ConfigError:
+            pass
+        return None
 
     @staticmethod
     def _validate_field(field: dataclasses.Field, value) -> None:

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from pgjax.algorithms.configs import A2CConfig, PPOConfig
+from pgjax.algorithms.configs import A2CConfig, IMPALAConfig, PPOConfig
 from pgjax.runs import sweep
 from pgjax.runs.pbt import PBTOptions, select
 from pgjax.training.config import ConfigError
@@ -56,13 +56,29 @@ def test_random_search_is_reproducible_from_its_seed_and_crossed_with_the_grid()
 
 
 def test_an_open_range_is_not_drawn_unless_given_a_range():
-    # A2C's learning_rate is only `above=0`: a random search leaves it alone...
-    plan = sweep.plan(A2CConfig.for_env("CartPole-v1"), seeds=[0], random=2)
-    assert "learning_rate" not in plan.names
+    # IMPALA's rho_bar is only `at_least=0`: a random search leaves it alone...
+    plan = sweep.plan(IMPALAConfig.for_env("CartPole-v1"), seeds=[0], random=2)
+    assert "rho_bar" not in plan.names and "learning_rate" in plan.names
     # ...unless --range gives it one.
-    ranges = {"learning_rate": (1e-4, 1e-3)}
-    plan = sweep.plan(A2CConfig.for_env("CartPole-v1"), seeds=[0], random=2, ranges=ranges)
-    assert "learning_rate" in plan.names
+    ranges = {"rho_bar": (0.5, 2.0)}
+    plan = sweep.plan(IMPALAConfig.for_env("CartPole-v1"), seeds=[0], random=2, ranges=ranges)
+    assert "rho_bar" in plan.names
+
+
+def test_a_hyperparameter_the_configuration_ignores_is_not_drawn_and_cannot_be_a_grid_axis():
+    # n-step A2C has no GAE λ: drawing it would spread the table over a setting that does
+    # nothing, and best.json would hold a value `pgjax train --config` refuses.
+    n_step = A2CConfig.for_env("CartPole-v1")
+    assert "does not use GAE" in n_step.ignored("gae_lambda")
+    assert n_step.ignored("gamma") is None
+    plan = sweep.plan(n_step, seeds=[0], random=8, ranges={"learning_rate": (1e-4, 1e-2)})
+    assert "gae_lambda" not in plan.names and "gamma" in plan.names
+    for configuration in plan.configurations:
+        A2CConfig.for_env("CartPole-v1", **configuration).validate()
+    gae = A2CConfig.for_env("CartPole-v1", advantage_estimator="gae")
+    assert "gae_lambda" in sweep.plan(gae, seeds=[0], random=2).names
+    with pytest.raises(ConfigError, match=r"gae_lambda.*does not use GAE"):
+        sweep.plan(n_step, seeds=[0], grid={"gae_lambda": [0.9, 0.95]})
 
 
 BAD = {
