@@ -12,6 +12,9 @@ The package's folders are its layers, each importing only those above it in this
                       session and its engines (compiled chunks, actor-learner threads)
     pgjax.cli         the command line
 
+`pgjax.imports` (importing one module of a package without its heavy `__init__`) stands
+outside the layers: any of them may use it.
+
 The kernels are loaded on first use (`pgjax.gae`, `from pgjax import gae`), so that the
 command line can answer `--help` without importing JAX.
 """

@@ -25,6 +25,7 @@ from pgjax.envs.base import EnvSpec, unknown_environment
 from pgjax.envs.partial import PARTIALLY_OBSERVABLE
 from pgjax.envs.point_mass import POINT_MASS
 from pgjax.envs.selection import SELECTION_TASKS
+from pgjax.imports import import_skipping_inits
 
 # pgjax's tasks in gymnax's interface, by id: a function building `(env, params)`.
 TASKS = {**PARTIALLY_OBSERVABLE, **SELECTION_TASKS, **POINT_MASS}
@@ -49,23 +50,8 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _without_package_init(module: str):
-    """Imports `gymnax.environments.<module>` without running the `__init__` of `gymnax` and
-    `gymnax.environments`: they stand as empty packages while it loads, then are forgotten,
-    so that a later `import gymnax` runs them in full (reusing the submodules loaded here)."""
-    name = f"gymnax.environments.{module}"
-    if name in sys.modules or "gymnax" in sys.modules:
-        return importlib.import_module(name)
-    stand_ins = []
-    try:
-        for package in ("gymnax", "gymnax.environments"):
-            spec = importlib.util.find_spec(package)
-            sys.modules[package] = importlib.util.module_from_spec(spec)
-            stand_ins.append(package)
-        return importlib.import_module(name)
-    finally:
-        for package in stand_ins:
-            del sys.modules[package]
+def _gymnax_module(module: str):
+    return import_skipping_inits(f"gymnax.environments.{module}", ("gymnax", "gymnax.environments"))
 
 
 def names() -> tuple[str, ...]:
@@ -75,7 +61,7 @@ def names() -> tuple[str, ...]:
 
 def _make(env_id: str):
     if env_id in _CLASSIC_CONTROL and "gymnax" not in sys.modules:
-        env = getattr(_without_package_init("classic_control"), _CLASSIC_CONTROL[env_id])()
+        env = getattr(_gymnax_module("classic_control"), _CLASSIC_CONTROL[env_id])()
         return env, env.default_params
     gymnax = importlib.import_module("gymnax")
     if env_id not in gymnax.registered_envs and env_id not in TASKS:
@@ -93,7 +79,7 @@ def _make(env_id: str):
 def spec(env_id: str, name: str) -> EnvSpec:
     """The spec of a gymnax environment (Discrete and Box action spaces)."""
     env, params = _make(name)
-    spaces = _without_package_init("spaces")
+    spaces = _gymnax_module("spaces")
     action_space = env.action_space(params)
     observation_space = env.observation_space(params)
     observation_shape = tuple(observation_space.shape)

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from pgjax.imports import import_skipping_inits
 from pgjax.runs.errors import RunDirectoryError
 
 CONFIG = "config.json"
@@ -248,10 +249,13 @@ class TensorBoardLog:
         that step, so that TensorBoard drops the points the interrupted session wrote after
         it (the resumed session writes them again)."""
         try:
-            from tensorboardX.event_file_writer import EventsWriter
-            from tensorboardX.proto.event_pb2 import Event, SessionLog
+            # Not through tensorboardX's `__init__`, which imports PyTorch when it is installed
+            # (seconds, for two modules that need none of it).
+            writer = import_skipping_inits("tensorboardX.event_file_writer", ("tensorboardX",))
+            proto = import_skipping_inits("tensorboardX.proto.event_pb2", ("tensorboardX",))
         except ImportError:
             return None
+        EventsWriter, Event, SessionLog = writer.EventsWriter, proto.Event, proto.SessionLog
         writers = {}
         repeated = len(set(seeds)) < len(seeds)  # a sweep's configurations share seeds
         for run, seed in enumerate(seeds):
@@ -271,8 +275,7 @@ class TensorBoardLog:
         # pickles every scalar through a bounded multiprocessing queue, which took ≈0.5 s of
         # host time per second of PPO on CartPole (a 15% slower run on a 2-core CPU). The
         # records' checksums need the `crc32c` package (pure Python: 33 µs an event).
-        from tensorboardX.proto.event_pb2 import Event
-
+        Event = import_skipping_inits("tensorboardX.proto.event_pb2", ("tensorboardX",)).Event
         now = time.time()
         names = list(metrics)
         values = np.stack([np.asarray(metrics[name], np.float64) for name in names], -1)
