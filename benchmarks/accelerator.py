@@ -12,13 +12,13 @@ naming the device, the NVIDIA driver and the versions; `--no-results` leaves it 
 
 Items, in order of importance:
 
-1. PPO on CartPole-v1, classic configuration (`PPOConfig.for_env("CartPole-v1")`: 4 envs ×
-   128 steps, 4 epochs × 4 minibatches, 5e5 steps per seed), 1, 64, 512 and 2048 seeds in
-   one program (`across_devices`; on one GPU, plain `vmap`): compile time, aggregate env
-   steps/s, wall time of the whole batch (compile + run). PureJaxRL's README plots 2048 agents
-   in ≈98 s on an A100 (its "Vectorised Cartpole" figure, read off the plot, compile
-   included; its `ppo.py` trains 5e5 steps per agent in this configuration, which the README
-   does not restate), the same 1.02e9 steps as our 2048-seed row.
+1. PPO on CartPole-v1, the classic configuration (`PPOConfig.for_env("CartPole-v1", "classic")`: 4
+   envs × 128 steps, 4 epochs × 4 minibatches, 5e5 steps per seed), 1, 64, 512 and 2048 seeds in one
+   program (`across_devices`; on one GPU, plain `vmap`): compile time, aggregate env steps/s, wall
+   time of the whole batch (compile + run). PureJaxRL's README plots 2048 agents in ≈98 s on an A100
+   (its "Vectorised Cartpole" figure, read off the plot, compile included; its `ppo.py` trains 5e5
+   steps per agent in this configuration, which the README does not restate), the same 1.02e9 steps
+   as our 2048-seed row.
 2. PPO on MinAtar Breakout (`PPOConfig.for_env("Breakout-MinAtar")`), 64 seeds × 1e6 steps.
 3. PPO on Brax's ant (`PPOConfig.for_env("brax/ant")`, pgjax's preset) for a short fixed
    budget: env steps/s and return, beside Brax's own trainer (`brax.training.agents.ppo`) at
@@ -285,7 +285,7 @@ def _training_row(label: str, run: dict, reference: str = "") -> dict:
 def cartpole_pieces(quick: bool) -> list[Piece]:
     from pgjax.algorithms.ppo import PPOConfig
 
-    config = PPOConfig.for_env("CartPole-v1")
+    config = PPOConfig.for_env("CartPole-v1", preset="classic")
     if quick:
         config = dataclasses.replace(config, total_steps=4 * config.steps_per_update)
     full = config.num_updates * config.steps_per_update

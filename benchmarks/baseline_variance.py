@@ -91,7 +91,7 @@ SMOKE = Settings(  # 3 batches: the fewest the jackknife takes
 
 def make_experiment(settings: Settings):
     config = reinforce.REINFORCEConfig.for_env(
-        ENV_ID, num_envs=settings.episodes_per_batch, learning_rate=3e-3
+        ENV_ID, "classic", num_envs=settings.episodes_per_batch, learning_rate=3e-3
     )
     network, spec = make_network(config), env_spec(ENV_ID)
     gamma, horizon = config.gamma, config.num_steps

@@ -48,13 +48,19 @@ def measure(kind: str, seeds: list, num_envs: int, num_steps: int, updates: int,
     options = runs.RunOptions(tensorboard=False)
     with tempfile.TemporaryDirectory() as run_dir:
         if kind == "a2c":
-            config = a2c.A2CConfig.for_env("CartPole-v1", total_steps=total_steps, **size)
+            config = a2c.A2CConfig.for_env(
+                "CartPole-v1", "classic", total_steps=total_steps, **size
+            )
             out = runs.run(a2c.A2C, config, seeds, run_dir, options=options)
         elif kind == "impala":
-            config = impala.IMPALAConfig.for_env("CartPole-v1", total_steps=total_steps, **size)
+            config = impala.IMPALAConfig.for_env(
+                "CartPole-v1", "classic", total_steps=total_steps, **size
+            )
             out = runs.run(impala.IMPALA, config, seeds, run_dir, options=options)
         else:
-            config = impala.IMPALAConfig.for_env("CartPole-v1", total_steps=total_steps, **size)
+            config = impala.IMPALAConfig.for_env(
+                "CartPole-v1", "classic", total_steps=total_steps, **size
+            )
             out = runs.run(
                 impala.IMPALA,
                 config,

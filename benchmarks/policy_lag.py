@@ -47,7 +47,7 @@ def train(env_id: str, lag: int, correction: str, seeds: int, total_steps: int |
     overrides = {"policy_lag": lag, "correction": correction}
     if total_steps is not None:
         overrides["total_steps"] = total_steps
-    config = IMPALAConfig.for_env(env_id, **overrides)
+    config = IMPALAConfig.for_env(env_id, "classic", **overrides)
     keys = jax.random.split(jax.random.key(0), seeds)
     _, metrics = across_devices(IMPALA.make_train(config), seeds)(keys)
     returns = np.asarray(metrics["episode_return"], np.float64)

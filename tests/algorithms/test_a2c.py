@@ -49,8 +49,9 @@ def test_invalid_configs_are_rejected_before_compiling(overrides, message):
 
 @pytest.mark.learning
 def test_a2c_solves_cartpole():
-    # The preset: 8 envs × 5 steps, 5-step returns, RMSprop, one gradient step per rollout.
-    config = a2c.A2CConfig.for_env("CartPole-v1")
+    # The classic preset: 8 envs × 5 steps, 5-step returns, RMSprop, one gradient step per
+    # rollout, 2e5 steps (the fast preset: tests/algorithms/test_presets.py).
+    config = a2c.A2CConfig.for_env("CartPole-v1", preset="classic")
     train = across_devices(a2c.make_train(config), 8)
     _, metrics = train(jax.random.split(KEY, 8))
     returns = np.asarray(metrics["episode_return"])

@@ -70,10 +70,13 @@ SEEDS = 8
 
 @functools.cache
 def train_cartpole(baseline: str, updates: int) -> np.ndarray:
-    """`[seeds, updates]` mean episode return of each update's 8 episodes (preset settings)."""
-    config = reinforce.REINFORCEConfig.for_env("CartPole-v1", baseline=baseline)
+    """`[seeds, updates]` mean episode return of each update's 8 episodes (the classic preset)."""
+    config = reinforce.REINFORCEConfig.for_env("CartPole-v1", "classic", baseline=baseline)
     config = reinforce.REINFORCEConfig.for_env(
-        "CartPole-v1", baseline=baseline, total_steps=updates * config.steps_per_update
+        "CartPole-v1",
+        "classic",
+        baseline=baseline,
+        total_steps=updates * config.steps_per_update,
     )
     _, metrics = across_devices(reinforce.make_train(config), SEEDS)(jax.random.split(KEY, SEEDS))
     return np.asarray(metrics["episode_return"])

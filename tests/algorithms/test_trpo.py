@@ -58,7 +58,8 @@ def test_invalid_configs_are_rejected_before_compiling():
 @pytest.mark.learning
 def test_trpo_solves_cartpole_and_every_accepted_step_keeps_the_kl_bound():
     # 8 seeds at the preset's δ and 2 with a tiny δ, in one vmapped program.
-    config = trpo.TRPOConfig.for_env("CartPole-v1", total_steps=120_000)
+    # The classic preset (δ = 0.02), shortened (the fast preset: tests/algorithms/test_presets.py).
+    config = trpo.TRPOConfig.for_env("CartPole-v1", preset="classic", total_steps=120_000)
     max_kl = np.array([config.max_kl] * 8 + [1e-6] * 2, np.float32)
     train = across_devices(trpo.make_train(config), len(max_kl))
     state, metrics = train(jax.random.split(KEY, len(max_kl)), {"max_kl": max_kl})
