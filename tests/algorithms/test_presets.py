@@ -18,6 +18,7 @@ import pytest
 
 from pgjax.algorithms.a2c import A2C
 from pgjax.algorithms.ppo import PPO
+from pgjax.algorithms.reinforce import REINFORCE
 from pgjax.algorithms.trpo import TRPO
 from pgjax.runs.sweep import steps_to_threshold
 from pgjax.training.evaluation import evaluate_runs
@@ -34,6 +35,8 @@ CASES = {
     "a2c-CartPole-v1": (A2C, "CartPole-v1", 475.0),
     # 15 of 16 by 33k steps, all by 39k; 16 of 16 ≥ 477 at the end (5e4).
     "trpo-CartPole-v1": (TRPO, "CartPole-v1", 475.0),
+    # 15 of 16 by 172k steps (never within 2e5 on the 16th); 15 of 16 ≥ 475 at the end (2e5).
+    "reinforce-CartPole-v1": (REINFORCE, "CartPole-v1", 475.0),
 }
 
 
