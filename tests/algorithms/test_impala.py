@@ -108,9 +108,10 @@ def test_invalid_configs_are_rejected_before_compiling(overrides, message):
 
 @pytest.mark.learning
 def test_impala_with_actors_four_updates_behind_solves_cartpole():
-    # The preset: 8 envs × 5 steps, RMSprop, V-trace (λ = 1, ρ̄ = c̄ = 1), actors acting with
-    # the parameters of 4 updates before, 2e5 steps.
-    config = impala.IMPALAConfig.for_env("CartPole-v1")
+    # The classic preset: 8 envs × 5 steps, RMSprop, V-trace (λ = 1, ρ̄ = c̄ = 1), actors
+    # acting with the parameters of 4 updates before, 2e5 steps (the fast preset:
+    # tests/algorithms/test_presets.py).
+    config = impala.IMPALAConfig.for_env("CartPole-v1", "classic")
     train = across_devices(impala.make_train(config), 8)
     _, metrics = train(jax.random.split(KEY, 8))
     returns = np.asarray(metrics["episode_return"])

@@ -24,7 +24,7 @@ from pgjax.runs import actor_learner, rundir
 from pgjax.runs.checkpoints import Checkpoints
 
 # 40 steps per update (8 envs × 5 steps), 60 updates; every test shares the compiled programs.
-CONFIG = IMPALAConfig.for_env("CartPole-v1", total_steps=8 * 5 * 60)
+CONFIG = IMPALAConfig.for_env("CartPole-v1", "classic", total_steps=8 * 5 * 60)
 SEEDS = [0, 1]
 FAST = runs.RunOptions(chunk_seconds=0.02, checkpoint_every=3, tensorboard=False)
 
