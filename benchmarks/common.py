@@ -566,11 +566,18 @@ def compiled_memory(compiled) -> dict | None:
 
 
 def train_seeds_with_curves(
-    name: str, env_id: str, overrides: dict, seeds: int, evaluations: int, episodes: int
+    name: str,
+    env_id: str,
+    overrides: dict,
+    seeds: int,
+    evaluations: int,
+    episodes: int,
+    preset: str | None = None,
 ) -> dict:
     """One algorithm (a `pgjax.runs.registry` name) on one environment, `seeds` runs vmapped in
     one program split across the JAX devices (`make_train_and_evaluate`), evaluated
-    `evaluations` times on `episodes` fresh episodes of the deterministic policy.
+    `evaluations` times on `episodes` fresh episodes of the deterministic policy; `preset` a
+    named preset (`Config.for_env`) instead of the environment's own.
 
     Returns:
       `config`, `curves` `[seeds, evaluations]` mean returns, `evaluation_steps` (environment
@@ -585,7 +592,7 @@ def train_seeds_with_curves(
     from pgjax.training.parallel import across_devices
 
     algorithm = registry.get(name)
-    config = algorithm.config_class.for_env(env_id, **overrides)
+    config = algorithm.config_class.for_env(env_id, preset, **overrides)
     train = across_devices(make_train_and_evaluate(algorithm, config, evaluations, episodes), seeds)
     keys = jax.random.split(jax.random.key(0), seeds)
     with Timer() as compiling:

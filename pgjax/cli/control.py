@@ -39,7 +39,7 @@ def common_parser(name: str, prog: str, description: str) -> opts.Parser:
     opts.add_envs_devices(parser)
     opts.add_compile_cache(parser)
     opts.add_devices(parser)
-    names = ", ".join(config_class.NAMED_PRESETS) or "none"
+    names = ", ".join(config_class.named_presets()) or "none"
     parser.add_argument(
         "--preset",
         default=None,

@@ -123,6 +123,11 @@ class Config:
     SUMMARY: ClassVar[str] = ""
 
     @classmethod
+    def named_presets(cls) -> dict[str, dict[str, dict[str, Any]]]:
+        """The presets `for_env(env_id, preset=name)` knows, by name."""
+        return cls.NAMED_PRESETS
+
+    @classmethod
     def hyperparameter_names(cls) -> tuple[str, ...]:
         return tuple(f.name for f in dataclasses.fields(cls) if f.metadata.get("traced"))
 
@@ -308,16 +313,24 @@ class ControlConfig(Config):
     activation: str = static("tanh", "hidden activation", choices=("tanh", "relu", "elu", "gelu"))
 
     @classmethod
+    def named_presets(cls) -> dict[str, dict[str, dict[str, Any]]]:
+        """Every control algorithm has a "classic" preset, the configuration papers and other
+        libraries compare against: `PRESETS` itself where those were not re-derived for speed
+        (issue 27), else the class's own `NAMED_PRESETS["classic"]`."""
+        return {"classic": cls.PRESETS, **cls.NAMED_PRESETS}
+
+    @classmethod
     def for_env(cls, env_id: str, preset: str | None = None, **overrides):
         """The configuration for `env_id`: the environment's preset (`PRESETS`, tuned where
-        one exists), or the preset called `preset` (`NAMED_PRESETS`, e.g. "classic": the
+        one exists), or the preset called `preset` (`named_presets`, e.g. "classic": the
         configuration papers and other libraries compare against), then `overrides`."""
+        named = cls.named_presets()
         if preset is None:
             chosen = cls.PRESETS.get(env_id, {})
-        elif preset in cls.NAMED_PRESETS:
-            chosen = cls.NAMED_PRESETS[preset].get(env_id, {})
+        elif preset in named:
+            chosen = named[preset].get(env_id, {})
         else:
-            known = ", ".join(cls.NAMED_PRESETS) or "none"
+            known = ", ".join(named) or "none"
             raise ConfigError(
                 f"{cls.__name__} has no preset {preset!r} (named presets: {known}).", "preset"
             )

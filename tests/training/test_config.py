@@ -98,3 +98,20 @@ def test_config_round_trips_through_json_and_its_fingerprint_follows_every_field
     assert dataclasses.replace(config, clip_eps=0.3).fingerprint() != config.fingerprint()
     with pytest.raises(ConfigError, match=r"has no fields \['nope'\]"):
         PPOConfig.from_dict({**config.to_dict(), "nope": 1})
+
+
+def test_every_control_algorithm_has_a_classic_preset_and_an_unknown_name_is_refused():
+    from pgjax.runs import registry
+
+    for name in ("ppo", "reinforce", "a2c", "trpo", "impala", "sac", "dqn"):
+        config_class = registry.config_class(name)
+        assert "classic" in config_class.named_presets(), name
+        for env_id in config_class.PRESETS:
+            if env_id not in config_class.NAMED_PRESETS.get("classic", {}):
+                # not re-derived: the classic preset is the environment's own
+                assert config_class.for_env(env_id, "classic") == config_class.for_env(env_id)
+        with pytest.raises(ConfigError, match=r"no preset 'fastest'.*classic"):
+            config_class.for_env("CartPole-v1", "fastest")
+    # re-derived (issue 27): the classic one differs and is the old configuration
+    assert A2CConfig.for_env("CartPole-v1", "classic").total_steps == 200_000
+    assert A2CConfig.for_env("CartPole-v1").total_steps < 200_000
