@@ -9,8 +9,8 @@ For each library and seed, one run from scratch until the mean return of 10 eval
 * **pgjax**: `pgjax.runs.run` with `target_return`, as `pgjax train sac
   --target-return -200` runs it: compile, then chunks of updates (≈0.25 s each) with the
   evaluation after each chunk; its time is compile + run (checkpoints included, evaluation
-  included), its presets (`SACConfig.for_env("Pendulum-v1")`, `DQNConfig.for_env(
-  "CartPole-v1")`).
+  included), its classic presets (`SACConfig.for_env("Pendulum-v1", "classic")`,
+  `DQNConfig.for_env("CartPole-v1", "classic")`: what the recorded comparison ran).
 * **Stable-Baselines3** on the CPU with one PyTorch thread, with rl-baselines3-zoo's tuned
   hyperparameters (`hyperparams/sac.yml` Pendulum-v1: lr 1e-3, otherwise SB3's defaults;
   `hyperparams/dqn.yml` CartPole-v1: see `SB3_DQN`), evaluated every `SB3_EVAL_EVERY` steps
@@ -115,10 +115,10 @@ def _pgjax(name: str, env_id: str, threshold: float, seed: int, smoke: bool = Fa
     from pgjax.runs import registry
 
     algorithm = registry.get(name)
-    config = algorithm.config_class.for_env(env_id)
+    config = algorithm.config_class.for_env(env_id, "classic")
     if smoke:
         budget = smoke_budget(config, SMOKE_UPDATES)
-        config = algorithm.config_class.for_env(env_id, total_steps=budget)
+        config = algorithm.config_class.for_env(env_id, "classic", total_steps=budget)
     options = runs.RunOptions(
         target_return=threshold, target_episodes=EVAL_EPISODES, tensorboard=False
     )

@@ -21,13 +21,14 @@ KEY = jax.random.key(0, impl="rbg")  # compiles faster than threefry
 @pytest.mark.learning
 def test_sac_learns_pendulum_within_10k_steps():
     # Pendulum-v1 returns lie in [-1600, 0]; swinging up and holding scores about -150.
-    # Stable-Baselines3's zoo reports -157 ± 89 at 2e4 steps. The preset's first 1e4 steps (no
-    # setting depends on total_steps, so this is exactly the first half of its 2e4-step run).
+    # Stable-Baselines3's zoo reports -157 ± 89 at 2e4 steps. The classic preset's first 1e4
+    # steps (no setting depends on total_steps, so this is exactly the first half of its
+    # 2e4-step run).
     # Measured, deterministic policy, 10 episodes, 32 seeds (one vmapped program, 2-core AMD
     # EPYC, jax 0.10.2): at 1e4 steps median -166, 31 of 32 above -400, worst -619; at 2e4
     # steps median -141, worst -208. Learning rate 1e-9 (16 seeds, 2e4 steps): median -1158,
     # best -994 (-923 at its best evaluation along the way).
-    config = SACConfig.for_env("Pendulum-v1", total_steps=10_000)
+    config = SACConfig.for_env("Pendulum-v1", "classic", total_steps=10_000)
     train = make_train_and_evaluate(SAC, config, num_evaluations=1, num_episodes=10)
     _, returns = across_devices(train, 4)(jax.random.split(KEY, 4))
     per_seed = np.asarray(returns).mean(axis=(1, 2))
