@@ -52,7 +52,9 @@ def test_ppo_solves_acrobot():
     # Acrobot-v1: -1 per step until the tip swings above the bar, at most 500 steps; -100 counts
     # as solved. Measured at the preset's 5e5 steps: median -81.5, min -93.2 over 32 seeds.
     # Learning rate 1e-9: -500 on 31 of 32 seeds, the best -106.
-    per_seed = train_and_evaluate(PPOConfig.for_env("Acrobot-v1"), num_seeds=8).mean(axis=1)
+    per_seed = train_and_evaluate(PPOConfig.for_env("Acrobot-v1", "classic"), num_seeds=8).mean(
+        axis=1
+    )
     assert np.median(per_seed) >= -100, per_seed
     assert (per_seed >= -120).sum() >= 7, per_seed
 

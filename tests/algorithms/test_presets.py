@@ -44,6 +44,10 @@ CASES = {
     # 15 of 16 reached -200 by 3.2k steps, all by 4k; 15 of 16 ≥ -200 at the end, the 16th
     # -204 (1e4).
     "sac-Pendulum-v1": (SAC, "Pendulum-v1", -200.0),
+    # 15 of 16 reached -100 by 19.5k steps, all by 25k; 16 of 16 ≥ -96 at the end (6e4).
+    "ppo-Acrobot-v1": (PPO, "Acrobot-v1", -100.0),
+    # 15 of 16 by 8.7k steps, all by 10.3k; 15 of 16 ≥ -100 at the end, the 16th -103 (3e4).
+    "impala-Acrobot-v1": (IMPALA, "Acrobot-v1", -100.0),
 }
 
 
