@@ -77,7 +77,8 @@ def make_config(env_id: str, option: str, total_steps: int | None):
     overrides = dict(BRAX_OVERRIDES) if env_id.startswith("brax/") else {}
     if total_steps is not None:
         overrides["total_steps"] = total_steps
-    return PPOConfig.for_env(env_id, action_bounds=option, **overrides)
+    # The classic presets: what the recorded study ran (issue 27 re-derived Pendulum's later).
+    return PPOConfig.for_env(env_id, "classic", action_bounds=option, **overrides)
 
 
 def bound_fraction_fn(config, num_envs: int):
