@@ -3,12 +3,27 @@ sweep's return against its hyperparameters (`RUN_DIR/sweep.png`)."""
 
 from __future__ import annotations
 
+import importlib
 import io
+import threading
 from pathlib import Path
 
 import numpy as np
 
 from pgjax.runs.rundir import MetricsLog, write_atomic
+
+
+def prefetch() -> None:
+    """Imports matplotlib in a background thread, for the figure a run ends with: the run's
+    first seconds go to XLA (compiling, then training), which releases the GIL, so the import
+    (a few tenths of a second of a command that takes a few seconds) is done by the time the
+    figure needs it."""
+
+    def load():
+        for module in ("matplotlib.figure", "matplotlib.backends.backend_agg"):  # Figure, PNG
+            importlib.import_module(module)
+
+    threading.Thread(target=load, name="pgjax-matplotlib-import", daemon=True).start()
 
 
 def no_episode_finished(metrics: dict[str, np.ndarray]) -> bool:

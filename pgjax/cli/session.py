@@ -141,8 +141,12 @@ def drive(start, algorithm, config, record, run_dir: Path, no_progress: bool, re
         flush=True,
     )
     bar = None
-    if distributed.is_primary() and not no_progress:
-        bar = report.progress(config, len(seeds))
+    if distributed.is_primary():
+        from pgjax.cli import plots
+
+        plots.prefetch()
+        if not no_progress:
+            bar = report.progress(config, len(seeds))
     try:
         result = start(bar)
     except (DivergenceError, StorageError) as error:

@@ -66,6 +66,6 @@ def test_ppo_solves_mountain_car_continuous():
     # solved, and a policy that never reaches the flag scores at most 0. Measured at the
     # preset's 1e6 steps: 32/32 seeds between 93.7 and 93.9. Learning rate 1e-9: 32/32 seeds
     # within 0.001 of 0 (never reaches the flag).
-    config = PPOConfig.for_env("MountainCarContinuous-v0")
+    config = PPOConfig.for_env("MountainCarContinuous-v0", "classic")
     per_seed = train_and_evaluate(config, num_seeds=4).mean(axis=1)
     assert (per_seed >= 90).sum() >= 3, per_seed
