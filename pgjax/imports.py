@@ -17,13 +17,16 @@ def import_skipping_inits(name: str, packages: tuple[str, ...]) -> ModuleType:
     """Imports module `name` without running the `__init__` of `packages` (its parents): they
     stand as empty packages while it loads, then are forgotten, so that a later import of a
     package runs its `__init__` in full (reusing the submodules loaded here). Once a package
-    is imported for real, this is a plain import."""
+    is imported for real, this is a plain import. A package that is not installed raises
+    ModuleNotFoundError, as a plain import would."""
     if name in sys.modules or any(package in sys.modules for package in packages):
         return importlib.import_module(name)
     stand_ins = []
     try:
         for package in packages:
             spec = importlib.util.find_spec(package)
+            if spec is None:  # not installed: what a plain import would raise
+                raise ModuleNotFoundError(f"No module named {package!r}", name=package)
             sys.modules[package] = importlib.util.module_from_spec(spec)
             stand_ins.append(package)
         return importlib.import_module(name)

@@ -8,6 +8,9 @@ import sys
 
 import pytest
 
+from pgjax.imports import import_skipping_inits
+from pgjax.runs.rundir import TensorBoardLog
+
 PROGRAM = """
 import sys
 from pathlib import Path
@@ -36,3 +39,17 @@ def test_a_run_imports_one_environment_and_the_event_writer_not_their_packages(t
     ).stdout.split()
     assert out == ["[]", "Acrobot-v1", "SummaryWriter"]
     assert len(list((tmp_path / "tensorboard" / "seed_0").iterdir())) == 1
+
+
+def test_a_package_that_is_not_installed_raises_module_not_found_and_tensorboard_is_skipped(
+    tmp_path, monkeypatch
+):
+    # Regression: a fresh `pip install -e .` has no tensorboardX, and every run crashed with
+    # an AttributeError instead of skipping the event files.
+    with pytest.raises(ModuleNotFoundError, match="not_a_package_pgjax"):
+        import_skipping_inits("not_a_package_pgjax.writer", ("not_a_package_pgjax",))
+    assert "not_a_package_pgjax" not in sys.modules
+    for name in [m for m in sys.modules if m == "tensorboardX" or m.startswith("tensorboardX.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setattr("importlib.util.find_spec", lambda name, *args: None)
+    assert TensorBoardLog.open(tmp_path, [0]) is None
