@@ -47,7 +47,12 @@ class ConfigError(ValueError):
 
 
 class UnusedSettingError(ConfigError):
-    """A setting changed from its default although the configuration makes it do nothing."""
+    """A setting changed from its default although the configuration makes it do nothing;
+    `reason` says why it does nothing."""
+
+    def __init__(self, message: str, field: str, reason: str):
+        super().__init__(message, field)
+        self.reason = reason
 
 
 def static(default, doc: str, *, at_least=None, choices=None):
@@ -171,7 +176,7 @@ class Config:
         field = {f.name: f for f in dataclasses.fields(self)}[name]
         if getattr(self, name) != field.default:
             raise UnusedSettingError(
-                f"{name}={getattr(self, name)!r} has no effect: {reason}.", name
+                f"{name}={getattr(self, name)!r} has no effect: {reason}.", name, reason
             )
 
     def ignored(self, name: str) -> str | None:
@@ -181,8 +186,8 @@ class Config:
         try:
             dataclasses.replace(self, **{name: default / 2 if default else 0.5}).check()
         except UnusedSettingError as error:
-            if error.field == name:
-                return str(error)
+            if error.field == name:  # the reason, not the probe's value
+                return f"{name} has no effect: {error.reason}."
         except ConfigError:
             pass
         return None
